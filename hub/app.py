@@ -1,0 +1,94 @@
+"""The web app: webhook intake, the JSON API, health, and the background workers and timers in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from hub import inbox
+from hub.auth import BearerAuth
+from hub.config import Config
+from hub.intake import receive_webhook
+from hub.plugins import await_me_maybe, call_each
+from hub.runtime import Hub
+from hub.workers import inbox_worker, timer_tasks
+
+log = logging.getLogger("hub.app")
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """GET /healthz: the hub is up (no authentication)."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse({"status": "ok", "connections": sorted(hub.config.connections)})
+
+
+def create_app(hub: Hub, *, background: bool = True) -> Starlette:
+    """Assemble the app around an opened hub; ``background`` starts the inbox workers and timers."""
+    from hub.api import api_routes, openapi_route
+
+    extra: list[BaseRoute] = []
+    for _plugin, routes in call_each(hub.registry.loaded, "register_routes", lambda _p: {"hub": hub}):
+        extra.extend(routes or [])
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/webhooks/{connection}", receive_webhook, methods=["POST"]),
+        openapi_route(),
+        Mount("/api", routes=api_routes()),
+        *extra,
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for plugin, result in call_each(hub.registry.loaded, "startup", lambda _p: {"hub": hub}):
+            try:
+                await await_me_maybe(result)
+            except Exception:
+                log.exception("plugin %s failed at start-up; going on without it", plugin)
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            recovered = await inbox.recover(hub.store, at=hub.clock())
+            if recovered:
+                log.info("took up %d webhook events a stopped process had claimed", recovered)
+            wake = asyncio.Event()
+            app.state.wake_workers = wake.set
+            tasks = [asyncio.create_task(inbox_worker(hub, wake), name=f"inbox-{n}")
+                     for n in range(hub.config.workers)]
+            tasks += timer_tasks(hub)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = Starlette(routes=routes, middleware=[Middleware(BearerAuth, users=hub.config.users)], lifespan=lifespan)
+    app.state.hub = hub
+    return app
+
+
+def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
+    """Open the hub and serve it with uvicorn until interrupted."""
+
+    async def main() -> None:
+        hub = await Hub.open(config)
+        try:
+            app = create_app(hub)
+            server = uvicorn.Server(uvicorn.Config(app, host=host or config.listen_host,
+                                                   port=port or config.listen_port, log_level="info"))
+            await server.serve()
+        finally:
+            await hub.close()
+
+    asyncio.run(main())
+    return 0

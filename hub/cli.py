@@ -1,0 +1,243 @@
+"""The ``hub`` command line: serve, sync, inspect runs, plugins and contracts, run the demo and simulators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hub.config import Config, load_config
+from hub.contracts import CONTRACTS_DIR, check_files
+from hub.engine import Scope
+from hub.errors import ContractError, HubError
+from hub.plugins import call_each
+from hub.registry import build_registry
+from hub.runs import AlreadyRunning
+from hub.runtime import Hub, describe_plugins
+from hub.tables import render
+
+DEFAULT_CONFIG = "config/hub.toml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``hub`` command and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except ContractError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 1
+    except (HubError, AlreadyRunning) as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every sub-command, including those plugins add through ``register_commands``."""
+    parser = argparse.ArgumentParser(prog="hub", description="Keep the firm's own records in sync with its systems.")
+    parser.add_argument("--config", default=os.environ.get("HUB_CONFIG", DEFAULT_CONFIG),
+                        help=f"configuration file (default: $HUB_CONFIG or {DEFAULT_CONFIG})")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web app: webhooks, API, timers")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve)
+
+    sync = commands.add_parser("sync", help="sync one connection now")
+    sync.add_argument("connection")
+    sync.add_argument("--entity", action="append", default=[], help="entity type (repeatable)")
+    sync.add_argument("--record", action="append", default=[], help="home record id (repeatable)")
+    sync.add_argument("--remote", action="append", default=[], help="remote record id (repeatable)")
+    sync.add_argument("--fields", default="", help="only these fields, comma-separated")
+    sync.add_argument("--since", type=_date, help="only records modified since (YYYY-MM-DD or ISO time)")
+    sync.add_argument("--mode", choices=["contract", "pull", "newest"], default="contract",
+                      help="pull: the system's values overwrite the hub's; newest: the side changed last wins")
+    sync.add_argument("--import", dest="create_home", action="store_true", help="create missing records at home")
+    sync.add_argument("--export", dest="create_remote", action="store_true",
+                      help="create the --record records in the system")
+    sync.add_argument("--full", action="store_true", help="list everything, not only what changed")
+    sync.add_argument("--allow-empty-home", action="store_true", help="allow a first sync into an empty hub")
+    sync.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    sync.add_argument("--actor", default=os.environ.get("USER", "cli"), help="who asked (recorded on the run)")
+    sync.add_argument("--json", action="store_true")
+    sync.set_defaults(handler=_sync)
+
+    runs = commands.add_parser("runs", help="list runs, or show one")
+    runs.add_argument("action", nargs="?", choices=["show"])
+    runs.add_argument("run_id", nargs="?", type=int)
+    runs.add_argument("--connection")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=_runs)
+
+    plugins = commands.add_parser("plugins", help="list installed plugins")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(handler=_plugins)
+
+    contracts = commands.add_parser("contracts", help="check contract files")
+    contracts.add_argument("action", choices=["check"])
+    contracts.add_argument("paths", nargs="*", type=Path)
+    contracts.set_defaults(handler=_contracts)
+
+    demo = commands.add_parser("demo", help="run the hub with every simulator, seeded with sample data")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--once", action="store_true", help="seed, sync, print and exit instead of serving")
+    demo.set_defaults(handler=_demo)
+
+    simulate = commands.add_parser("simulate", help="run one plugin's simulator alone")
+    simulate.add_argument("plugin")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8100)
+    simulate.set_defaults(handler=_simulate)
+
+    from hub.cli_ops import add_operator_commands
+
+    add_operator_commands(commands)
+    registry_for_commands(commands)
+    return parser
+
+
+def registry_for_commands(commands: argparse._SubParsersAction) -> None:
+    """Let plugins add sub-commands; a plugin that breaks is reported, not fatal."""
+    try:
+        registry = build_registry(os.environ)
+    except HubError:
+        return
+    for _name, _result in call_each(registry.loaded, "register_commands", lambda _p: {"subparsers": commands}):
+        pass
+
+
+def with_hub(args: argparse.Namespace, work: Callable[[Hub], Awaitable[int]]) -> int:
+    """Open the hub from the configuration, run ``work``, close it."""
+    config = load_config(args.config, os.environ)
+
+    async def run() -> int:
+        hub = await Hub.open(config)
+        try:
+            return await work(hub)
+        finally:
+            await hub.close()
+
+    return asyncio.run(run())
+
+
+def _sync(args: argparse.Namespace) -> int:
+    scope = Scope(entities=tuple(args.entity), record_ids=tuple(args.record), remote_ids=tuple(args.remote),
+                  fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()), since=args.since,
+                  mode=args.mode, create_home=args.create_home, create_remote=args.create_remote,
+                  allow_empty_home=args.allow_empty_home, full=args.full)
+
+    async def work(hub: Hub) -> int:
+        result = await hub.engine(args.connection).sync(scope, trigger="manual", actor=args.actor,
+                                                        dry_run=args.dry_run)
+        if args.json:
+            print(json.dumps(result.__dict__, indent=2, default=str))
+        else:
+            print(f"run {result.run_id or '(dry run)'} of {result.connection}: {result.status}")
+            print(result.summary)
+            if args.dry_run:
+                print(render(result.plan, ["entity", "action", "name", "reason"], empty="nothing to do"))
+        return 0 if result.status in ("success",) or result.status.startswith("completed") else 1
+
+    return with_hub(args, work)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        if args.action == "show":
+            if args.run_id is None:
+                raise HubError("usage: hub runs show RUN_ID")
+            run = await hub.store.run(args.run_id)
+            if run is None:
+                raise HubError(f"no run {args.run_id}")
+            items = await hub.store.run_items(args.run_id)
+            if args.json:
+                print(json.dumps({**run, "items": items}, indent=2))
+            else:
+                print(f"run {run['id']} of {run['connection']} ({', '.join(run['entities'])}): {run['status']}")
+                print(f"asked by {run['actor']} ({run['trigger']}), {run['started_at']} to {run['ended_at']}")
+                print(run["summary"])
+                print(render(items, ["action", "entity", "name", "reason", "error"], empty="no items"))
+            return 0
+        runs = await hub.store.runs(connection=args.connection)
+        if args.json:
+            print(json.dumps(runs, indent=2))
+        else:
+            print(render(runs, ["id", "connection", "entities", "trigger", "actor", "status", "started_at",
+                                "summary"], empty="no runs yet"))
+        return 0
+
+    return with_hub(args, work)
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    rows = describe_plugins(build_registry(os.environ))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(render(rows, ["name", "version", "entities", "contract", "status"]))
+    return 0
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    paths = args.paths or sorted(p for p in CONTRACTS_DIR.glob("*.json") if p.name != "contract.schema.json")
+    try:
+        registry = build_registry(os.environ)
+        known: dict[str, Any] = {"transforms": registry.transforms, "verifiers": registry.verifiers}
+    except HubError:
+        known = {}
+    problems = check_files(paths, **known)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    print(f"{len(paths)} contract{'s' * (len(paths) != 1)} valid: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hub.app import serve
+
+    config: Config = load_config(args.config, os.environ)
+    return serve(config, host=args.host, port=args.port)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hub.demo import run_demo
+
+    return run_demo(port=args.port, once=args.once)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    registry = build_registry(os.environ)
+    app = registry.system(args.plugin).simulator()
+    if app is None:
+        raise HubError(f"plugin {args.plugin!r} ships no simulator")
+    print(f"{args.plugin} simulator on http://{args.host}:{args.port}/ (control surface under /_sim/)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _date(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD or an ISO time)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Operator commands: connection status, links and the unmatched lists, manual link and delink, the inbox."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from hub.linking import delink, link_by_hand
+from hub.runtime import Hub
+from hub.status import connection_status
+from hub.tables import render
+
+
+def add_operator_commands(commands: argparse._SubParsersAction) -> None:
+    """Add status, links, link, delink and inbox to the command line."""
+    status = commands.add_parser("status", help="each connection: idle, running or paused until")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
+
+    links = commands.add_parser("links", help="linked and unmatched records of a connection")
+    links.add_argument("connection")
+    links.add_argument("--entity")
+    links.add_argument("--show", choices=["all", "linked", "unmatched", "review"], default="all")
+    links.add_argument("--search", default="", help="only records whose name contains this")
+    links.add_argument("--json", action="store_true")
+    links.set_defaults(handler=_links)
+
+    link = commands.add_parser("link", help="link a home record to a remote record by hand")
+    link.add_argument("connection")
+    link.add_argument("entity")
+    link.add_argument("home_id")
+    link.add_argument("remote_id")
+    link.add_argument("--actor", default="cli")
+    link.set_defaults(handler=_link)
+
+    unlink = commands.add_parser("delink", help="remove a link; both records stay")
+    unlink.add_argument("connection")
+    unlink.add_argument("entity")
+    side = unlink.add_mutually_exclusive_group(required=True)
+    side.add_argument("--home")
+    side.add_argument("--remote")
+    unlink.add_argument("--actor", default="cli")
+    unlink.set_defaults(handler=_delink)
+
+    inbox = commands.add_parser("inbox", help="webhook events received, and replay of dead ones")
+    inbox.add_argument("action", nargs="?", choices=["replay"])
+    inbox.add_argument("event_id", nargs="?", type=int)
+    inbox.add_argument("--status", choices=["pending", "claimed", "done", "dead"])
+    inbox.add_argument("--json", action="store_true")
+    inbox.set_defaults(handler=_inbox)
+
+
+def _run(args: argparse.Namespace, work: Any) -> int:
+    from hub.cli import with_hub
+
+    return with_hub(args, work)
+
+
+def _status(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        rows = [await connection_status(hub, name) for name in sorted(hub.config.connections)]
+        print(json.dumps(rows, indent=2) if args.json else render(rows, ["connection", "plugin", "state", "detail"]))
+        return 0
+
+    return _run(args, work)
+
+
+def _links(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        from hub.views import link_rows
+
+        rows = await link_rows(hub, args.connection, entity=args.entity, show=args.show, search=args.search)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(render(rows, ["entity", "state", "home_name", "home_id", "remote_name", "remote_id", "reason"]))
+        return 0
+
+    return _run(args, work)
+
+
+def _link(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        contract = hub.registry.contracts[hub.connection(args.connection).plugin].entity(args.entity)
+        await link_by_hand(hub.store, args.connection, contract, args.home_id, args.remote_id, actor=args.actor,
+                           at=hub.clock())
+        print(f"linked {args.entity} {args.home_id} to {args.remote_id} on {args.connection}; "
+              "the next sync applies the first-sync rules")
+        return 0
+
+    return _run(args, work)
+
+
+def _delink(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        link = await delink(hub.store, args.connection, args.entity, home_id=args.home, remote_id=args.remote,
+                            actor=args.actor, at=hub.clock())
+        print(f"delinked {args.entity} {link.home_id} from {link.remote_id} on {args.connection}")
+        return 0
+
+    return _run(args, work)
+
+
+def _inbox(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        from hub import inbox
+
+        if args.action == "replay":
+            if args.event_id is None:
+                raise SystemExit("usage: hub inbox replay EVENT_ID")
+            await inbox.replay(hub.store, args.event_id, at=hub.clock())
+            print(f"event {args.event_id} queued again")
+            return 0
+        rows = await inbox.list_events(hub.store, status=args.status)
+        print(json.dumps(rows, indent=2) if args.json else render(
+            rows, ["id", "connection", "entity", "remote_id", "action", "status", "attempts", "last_error"],
+            empty="the inbox is empty"))
+        return 0
+
+    return _run(args, work)

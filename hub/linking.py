@@ -1,0 +1,84 @@
+"""Linking by hand: tie a home record to a remote one, untie them, and report linked pairs side by side."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from hub.contracts import EntityContract
+from hub.errors import HubError
+from hub.store import Link, Store, iso
+
+
+class LinkRefused(HubError):
+    """A manual link or delink that cannot be made, with the reason."""
+
+
+async def link_by_hand(store: Store, connection: str, contract: EntityContract, home_id: str, remote_id: str, *,
+                       actor: str, at: datetime) -> Link:
+    """Link two records a person chose; the next sync of the pair applies the first-sync rules."""
+    entity = contract.name
+    home = await store.record(home_id)
+    if home is None or home.deleted_at or home.entity != entity:
+        raise LinkRefused(f"no home {entity} with id {home_id!r}")
+    if await store.links_by_home(connection, entity, [home_id]):
+        raise LinkRefused(f"home {entity} {home.name!r} is already linked on {connection}; delink it first")
+    if await store.links_by_remote(connection, entity, [remote_id]):
+        raise LinkRefused(f"remote {entity} {remote_id!r} is already linked on {connection}; delink it first")
+    link = Link(0, connection, entity, home_id, remote_id, None, "manual", None, None, {}, {}, None, iso(at) or "",
+                None)
+    async with store.transaction() as tx:
+        await store.insert_link(tx, link)
+        await store.drop_unlinked(tx, connection, entity, remote_id)
+    await store.log(actor, "link", f"{connection}: linked {entity} {home.name!r} to remote {remote_id}",
+                    connection=connection, at=at)
+    return link
+
+
+async def delink(store: Store, connection: str, entity: str, *, home_id: str | None = None,
+                 remote_id: str | None = None, actor: str, at: datetime) -> Link:
+    """Untie a link (named by either side); both records stay, and neither is synced until linked again."""
+    if home_id:
+        found = await store.links_by_home(connection, entity, [home_id])
+    elif remote_id:
+        found = await store.links_by_remote(connection, entity, [remote_id])
+    else:
+        raise LinkRefused("name the home id or the remote id of the link to remove")
+    if not found:
+        raise LinkRefused(f"no {entity} link on {connection} for {home_id or remote_id!r}")
+    (link,) = found.values()
+    async with store.transaction() as tx:
+        await store.delete_link(tx, link.id)
+    await store.log(actor, "delink", f"{connection}: delinked {entity} {link.home_id} from remote {link.remote_id}",
+                    connection=connection, at=at)
+    return link
+
+
+async def report_csv(store: Store, connection: str, contract: EntityContract, system_title: str) -> str:
+    """Linked pairs as CSV: the home name and synced fields beside the remote name and fields as last synced."""
+    fields = [m.home for m in contract.fields]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    label = contract.name.replace("_", " ").title()
+    writer.writerow([f"Hub {label} Name", *(f"Hub {label} {f.replace('_', ' ').title()}" for f in fields),
+                     f"{system_title} {label} Name",
+                     *(f"{system_title} {label} {f.replace('_', ' ').title()}" for f in fields)])
+    links = await store.list_links(connection, contract.name)
+    homes = await store.records(link.home_id for link in links)
+    for link in links:
+        home = homes.get(link.home_id)
+        if home is None:
+            continue
+        remote_name = link.remote_snapshot.get("name", "")
+        writer.writerow([home.name, *(_text(home.fields.get(f)) for f in fields), remote_name,
+                         *(_text(link.remote_snapshot.get(f)) for f in fields)])
+    return out.getvalue()
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(str(v) for v in value.values() if v)
+    return str(value)

@@ -1,0 +1,54 @@
+"""Changes made in the hub itself: create or edit a home record, mark it Pending Sync and queue it per connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from hub import outbox
+from hub.errors import HubError
+from hub.store import HomeRecord, Store, iso
+from hub.types import Fields
+
+
+class UnknownRecord(HubError):
+    """No live home record has that id."""
+
+
+async def create_record(store: Store, entity: str, fields: Fields, *, actor: str, at: datetime,
+                        connections: Iterable[str]) -> HomeRecord:
+    """Add a home record and queue its creation on every connection that syncs its type."""
+    targets = list(connections)
+    async with store.transaction() as tx:
+        record = await store.insert_record(tx, entity, fields, at=at, pending=bool(targets),
+                                           provenance={f: {"system": "hub", "actor": actor} for f in fields})
+        for connection in targets:
+            await outbox.enqueue(tx, connection=connection, entity=entity, home_id=record.id, op="create",
+                                 fields=list(fields), actor=actor, at=at)
+    return record
+
+
+async def edit_record(store: Store, record_id: str, changes: dict[str, Any], *, actor: str, at: datetime,
+                      connections: Iterable[str]) -> HomeRecord:
+    """Change some fields of a home record and queue the change on every connection that syncs its type."""
+    record = await store.record(record_id)
+    if record is None or record.deleted_at:
+        raise UnknownRecord(f"no home record with id {record_id!r}")
+    changed = {name: value for name, value in changes.items() if record.fields.get(name) != value}
+    if not changed:
+        return record
+    stamp = iso(at) or ""
+    targets = list(connections)
+    for name, value in changed.items():
+        record.fields[name] = value
+        record.field_modified[name] = stamp
+        record.provenance[name] = {"system": "hub", "actor": actor}
+    record.modified_at = stamp
+    record.pending = record.pending or bool(targets)
+    async with store.transaction() as tx:
+        await store.save_record(tx, record)
+        for connection in targets:
+            await outbox.enqueue(tx, connection=connection, entity=record.entity, home_id=record.id, op="update",
+                                 fields=list(changed), actor=actor, at=at)
+    return record

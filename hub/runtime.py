@@ -1,0 +1,143 @@
+"""The running hub: configuration, plugins, store, and one system client and sync engine per connection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from hub.config import Config, Connection
+from hub.engine import Engine, RunResult, Scope
+from hub.errors import ConfigError, HubError
+from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
+from hub.registry import Registry, build_registry
+from hub.store import Store, now_utc
+from hub.system import System
+
+TransportFactory = Callable[[Connection], httpx.AsyncBaseTransport]
+"""Builds the transport a connection's client sends through (tests mount simulators here)."""
+
+
+@dataclass
+class Hub:
+    """Everything a command or the web app needs, opened once and closed once."""
+
+    config: Config
+    registry: Registry
+    store: Store
+    env: Mapping[str, str]
+    transport_for: TransportFactory | None = None
+    clock: Callable[[], datetime] = now_utc
+    unavailable: dict[str, str] = field(default_factory=dict)
+    busy: set[str] = field(default_factory=set)
+    _systems: dict[str, System] = field(default_factory=dict)
+    _limiters: dict[str, Limiter] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, config: Config, *, env: Mapping[str, str] | None = None, plugins: list[object] = (),
+                   transport_for: TransportFactory | None = None, clock: Callable[[], datetime] = now_utc) -> Hub:
+        """Load plugins, check every connection names a loaded plugin, open the store."""
+        env = dict(os.environ if env is None else env)
+        registry = build_registry(env, list(plugins))
+        unavailable: dict[str, str] = {}
+        for connection in config.connections.values():
+            if connection.plugin in registry.systems:
+                if registry.systems[connection.plugin].contract_only:
+                    unavailable[connection.name] = (f"plugin {connection.plugin!r} ships only its contract so far; "
+                                                    "its client is not released yet")
+                continue
+            broken = [f for f in registry.failures if f.plugin == connection.plugin]
+            if not broken:
+                known = ", ".join(sorted(registry.systems)) or "none"
+                raise ConfigError(
+                    f"connections.{connection.name}.plugin: no plugin named {connection.plugin!r} (installed: {known})"
+                )
+            unavailable[connection.name] = f"plugin {connection.plugin!r} failed: {broken[0].error}"
+        store = await Store.open(config.database)
+        return cls(config, registry, store, env, transport_for, clock, unavailable)
+
+    async def close(self) -> None:
+        """Close every client and the store."""
+        for system in self._systems.values():
+            await system.http.aclose()
+        self._systems.clear()
+        await self.store.close()
+
+    def connection(self, name: str) -> Connection:
+        """A configured connection that can be used, or a clear error saying why not."""
+        connection = self.config.connection(name)
+        if name in self.unavailable:
+            raise HubError(f"connection {name!r} is unavailable: {self.unavailable[name]}")
+        return connection
+
+    def system(self, name: str) -> System:
+        """The connection's system client, built once with its rate limits and transport."""
+        if name not in self._systems:
+            connection = self.connection(name)
+            cls = self.registry.system(connection.plugin)
+            contract = self.registry.contracts[connection.plugin]
+            limiter = Limiter(RateLimits(contract.limits.get("per_minute"), contract.limits.get("per_day"),
+                                         contract.limits.get("in_flight")), self.clock, system=connection.name)
+            inner = self.transport_for(connection) if self.transport_for else httpx.AsyncHTTPTransport(retries=1)
+            reader = cls.limit_header_reader or retry_after_reader
+            http = httpx.AsyncClient(transport=RateLimitedTransport(inner, limiter, reader), timeout=30.0)
+            self._limiters[name] = limiter
+            self._systems[name] = cls(connection, http)
+        return self._systems[name]
+
+    def limiter(self, name: str) -> Limiter:
+        """The rate limiter of a connection whose client was built."""
+        self.system(name)
+        return self._limiters[name]
+
+    def engine(self, name: str) -> Engine:
+        """A sync engine for one connection."""
+        connection = self.connection(name)
+        return Engine(self.store, self.system(name), self.registry.contracts[connection.plugin], connection,
+                      transforms=self.registry.transforms, clock=self.clock)
+
+    async def sync(self, name: str, scope: Scope | None = None, *, trigger: str, actor: str,
+                   dry_run: bool = False) -> RunResult:
+        """Run a sync of one connection, logging who asked; the connection counts as busy meanwhile."""
+        scope = scope or Scope()
+        engine = self.engine(name)
+        if trigger == "manual":
+            what = ", ".join(scope.entities) or "everything"
+            await self.store.log(actor, "sync requested", f"{actor} asked for a sync of {name} ({what})",
+                                 connection=name, at=self.clock())
+        self.busy.add(name)
+        try:
+            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=dry_run)
+        finally:
+            self.busy.discard(name)
+
+    def describe_plugins(self) -> list[dict[str, Any]]:
+        """Each loaded system plugin: name, version, entity types and contract path; and each failure."""
+        return describe_plugins(self.registry)
+
+
+def describe_plugins(registry: Registry) -> list[dict[str, Any]]:
+    """What ``hub plugins`` shows."""
+    rows: list[dict[str, Any]] = []
+    for name, system in sorted(registry.systems.items()):
+        plugin = registry.owners[name]
+        contract = registry.contracts[name]
+        rows.append({
+            "name": name,
+            "title": system.title or contract.system,
+            "plugin": plugin,
+            "version": registry.loaded.versions.get(plugin, "unknown"),
+            "entities": sorted(contract.entities),
+            "contract": str(contract.path),
+            "api": contract.api,
+            "simulator": system.simulator is not System.simulator,
+            "status": "contract only (client not released yet)" if system.contract_only else "ok",
+        })
+    for failure in registry.failures:
+        rows.append({"name": failure.plugin, "plugin": failure.plugin, "version": "", "entities": [],
+                     "contract": "", "status": f"failed in {failure.stage}: {failure.error}"})
+    return rows

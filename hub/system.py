@@ -1,0 +1,75 @@
+"""The base class a plugin subclasses to connect the hub to one external system.
+
+A system declares what is particular to its API — list a page, read one record, create one, update one,
+split a webhook into events — and the core does the rest: paging loops, rate limits, retries,
+checkpoints, matching and merging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from hub.config import Connection
+from hub.errors import MalformedPayload
+from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
+
+
+class System:
+    """One external system: a plugin sets the class attributes and overrides the async methods."""
+
+    name: ClassVar[str]
+    """The plugin name connections refer to, e.g. ``quickbooks``."""
+    title: ClassVar[str] = ""
+    """The system as its users call it."""
+    contract_path: ClassVar[Path]
+    """The plugin's JSON contract."""
+    default_base_url: ClassVar[str] = ""
+    """The vendor's production base URL."""
+    limit_header_reader: ClassVar[Any] = None
+    """Optional ``(response, now) -> datetime | None`` for vendor-specific rate-limit headers."""
+    contract_only: ClassVar[bool] = False
+    """True while a plugin ships its contract ahead of its client: listed, but no connection can use it."""
+    absent_means_blank: ClassVar[bool] = False
+    """True when the system leaves blank fields out of its records (QuickBooks), so absent reads as blank."""
+
+    def __init__(self, connection: Connection, http: httpx.AsyncClient) -> None:
+        self.connection = connection
+        self.http = http
+
+    @property
+    def base_url(self) -> str:
+        """The base URL the connection uses: its own, or the vendor's default."""
+        return (self.connection.base_url or self.default_base_url).rstrip("/")
+
+    async def list_page(self, request: PageRequest) -> Page:
+        """One page of remote records of ``request.entity``, changed since ``request.since`` if given."""
+        raise NotImplementedError(f"{self.name} cannot list {request.entity} records")
+
+    async def read(self, entity: str, remote_id: str) -> RemoteRecord | None:
+        """One remote record by id, or ``None`` when the system has no such record."""
+        raise NotImplementedError(f"{self.name} cannot read {entity} records")
+
+    async def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
+        """Create a remote record from ``{remote path: value}`` and return it as stored."""
+        raise NotImplementedError(f"{self.name} cannot create {entity} records")
+
+    async def update(self, entity: str, record: RemoteRecord, changes: dict[str, Any]) -> RemoteRecord:
+        """Change some fields (``{remote path: value}``) of a remote record, leaving the rest as they are."""
+        raise NotImplementedError(f"{self.name} cannot update {entity} records")
+
+    def webhook_secrets(self) -> list[str]:
+        """The secrets that sign this connection's webhooks (several during a key rotation)."""
+        return [value for key, value in sorted(self.connection.secrets.items()) if key.startswith("webhook")]
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """Split a verified webhook body into events; MalformedPayload names what is wrong."""
+        raise MalformedPayload(f"{self.name} does not take webhooks")
+
+    @classmethod
+    def simulator(cls) -> Any | None:
+        """An ASGI app that speaks this system's wire format, for tests and the demo (None if there is none)."""
+        return None
