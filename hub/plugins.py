@@ -64,7 +64,11 @@ def make_plugin_manager(env: Mapping[str, str] | None = None, extra: list[object
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} implements a hook the hub does not define: {exc}") from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        hooks = ", ".join(sorted(h for h in dir(exc.plugin) if h.startswith(("register_", "startup"))
+                                 and not hasattr(pm.hook, h)))
+        raise PluginError(f"plugin {name!r} implements hooks the hub does not define: {hooks or exc}; "
+                          "see docs/plugins.md for the hook names") from exc
     if env.get("HUB_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
