@@ -544,9 +544,8 @@ class _EntitySync:
 
     async def _create_remote(self, record: HomeRecord, *, queued: bool) -> Item:
         """Create a home-only record remotely, unless an unlinked remote record has its exact name: then link."""
-        by_name = any(rule["type"] == "exact_name" for rule in self.contract.match)
-        same_name = [row for row in await self.store.unlinked_remote(self.connection, self.entity)
-                     if by_name and row["name"] and name_key(row["name"]) == name_key(record.name)]
+        by_name = any(rule["type"] == "exact_name" for rule in self.contract.match) and name_key(record.name)
+        same_name = await self.store.unlinked_remote(self.connection, self.entity, named=record.name) if by_name else []
         if len(same_name) > 1:
             item = Item(self.entity, "skipped", f"{len(same_name)} remote records are named {record.name!r}: "
                         "link one by hand", record.id, None, record.name)

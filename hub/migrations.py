@@ -54,6 +54,7 @@ MIGRATIONS: tuple[str, ...] = (
         seen_at TEXT NOT NULL,
         PRIMARY KEY (connection, entity, remote_id)
     );
+    CREATE INDEX unlinked_by_name ON unlinked_remote (connection, entity, name_key);
 
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,

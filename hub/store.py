@@ -392,14 +392,17 @@ class Store:
         )
 
     async def unlinked_remote(self, connection: str, entity: str | None = None, *, search: str = "",
-                              review_only: bool = False) -> list[dict[str, Any]]:
-        """Remote records seen but not linked, optionally only those waiting for review."""
+                              review_only: bool = False, named: str | None = None) -> list[dict[str, Any]]:
+        """Remote records seen but not linked: all, those matching a search or an exact name, or those in review."""
         sql = ("SELECT entity, remote_id, name, data, remote_modified, reason, candidates, seen_at "
                "FROM unlinked_remote WHERE connection = ?")
         params: list[Any] = [connection]
         if entity:
             sql += " AND entity = ?"
             params.append(entity)
+        if named is not None:
+            sql += " AND name_key = ?"
+            params.append(name_key(named))
         if search:
             sql += " AND name_key LIKE ? ESCAPE '\\'"
             params.append("%" + _like_escape(name_key(search)) + "%")
