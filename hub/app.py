@@ -14,13 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from hub import inbox
 from hub.auth import BearerAuth
 from hub.config import Config
 from hub.intake import receive_webhook
 from hub.plugins import await_me_maybe, call_each
 from hub.runtime import Hub
-from hub.workers import inbox_worker, timer_tasks
+from hub.workers import inbox_worker, recover, timer_tasks
 
 log = logging.getLogger("hub.app")
 
@@ -55,13 +54,12 @@ def create_app(hub: Hub, *, background: bool = True) -> Starlette:
                 log.exception("plugin %s failed at start-up; going on without it", plugin)
         tasks: list[asyncio.Task[None]] = []
         if background:
-            recovered = await inbox.recover(hub.store, at=hub.clock())
-            if recovered:
-                log.info("took up %d webhook events a stopped process had claimed", recovered)
+            events, runs = await recover(hub)
+            if events or runs:
+                log.info("took up %d webhook events and %d runs a stopped process left unfinished", events, runs)
             wake = asyncio.Event()
             app.state.wake_workers = wake.set
-            tasks = [asyncio.create_task(inbox_worker(hub, wake), name=f"inbox-{n}")
-                     for n in range(hub.config.workers)]
+            tasks = [asyncio.create_task(inbox_worker(hub, wake), name=f"inbox-{n}") for n in range(hub.config.workers)]
             tasks += timer_tasks(hub)
         try:
             yield
@@ -84,8 +82,9 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
         hub = await Hub.open(config)
         try:
             app = create_app(hub)
-            server = uvicorn.Server(uvicorn.Config(app, host=host or config.listen_host,
-                                                   port=port or config.listen_port, log_level="info"))
+            server = uvicorn.Server(
+                uvicorn.Config(app, host=host or config.listen_host, port=port or config.listen_port, log_level="info")
+            )
             await server.serve()
         finally:
             await hub.close()

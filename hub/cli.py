@@ -47,8 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Every sub-command, including those plugins add through ``register_commands``."""
     parser = argparse.ArgumentParser(prog="hub", description="Keep the firm's own records in sync with its systems.")
-    parser.add_argument("--config", default=os.environ.get("HUB_CONFIG", DEFAULT_CONFIG),
-                        help=f"configuration file (default: $HUB_CONFIG or {DEFAULT_CONFIG})")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("HUB_CONFIG", DEFAULT_CONFIG),
+        help=f"configuration file (default: $HUB_CONFIG or {DEFAULT_CONFIG})",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the web app: webhooks, API, timers")
@@ -63,11 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--remote", action="append", default=[], help="remote record id (repeatable)")
     sync.add_argument("--fields", default="", help="only these fields, comma-separated")
     sync.add_argument("--since", type=_date, help="only records modified since (YYYY-MM-DD or ISO time)")
-    sync.add_argument("--mode", choices=["contract", "pull", "newest"], default="contract",
-                      help="pull: the system's values overwrite the hub's; newest: the side changed last wins")
+    sync.add_argument(
+        "--mode",
+        choices=["contract", "pull", "newest"],
+        default="contract",
+        help="pull: the system's values overwrite the hub's; newest: the side changed last wins",
+    )
     sync.add_argument("--import", dest="create_home", action="store_true", help="create missing records at home")
-    sync.add_argument("--export", dest="create_remote", action="store_true",
-                      help="create the --record records in the system")
+    sync.add_argument(
+        "--export", dest="create_remote", action="store_true", help="create the --record records in the system"
+    )
     sync.add_argument("--full", action="store_true", help="list everything, not only what changed")
     sync.add_argument("--allow-empty-home", action="store_true", help="allow a first sync into an empty hub")
     sync.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
@@ -134,14 +142,21 @@ def with_hub(args: argparse.Namespace, work: Callable[[Hub], Awaitable[int]]) ->
 
 
 def _sync(args: argparse.Namespace) -> int:
-    scope = Scope(entities=tuple(args.entity), record_ids=tuple(args.record), remote_ids=tuple(args.remote),
-                  fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()), since=args.since,
-                  mode=args.mode, create_home=args.create_home, create_remote=args.create_remote,
-                  allow_empty_home=args.allow_empty_home, full=args.full)
+    scope = Scope(
+        entities=tuple(args.entity),
+        record_ids=tuple(args.record),
+        remote_ids=tuple(args.remote),
+        fields=tuple(f.strip() for f in args.fields.split(",") if f.strip()),
+        since=args.since,
+        mode=args.mode,
+        create_home=args.create_home,
+        create_remote=args.create_remote,
+        allow_empty_home=args.allow_empty_home,
+        full=args.full,
+    )
 
     async def work(hub: Hub) -> int:
-        result = await hub.engine(args.connection).sync(scope, trigger="manual", actor=args.actor,
-                                                        dry_run=args.dry_run)
+        result = await hub.sync(args.connection, scope, trigger="manual", actor=args.actor, dry_run=args.dry_run)
         if args.json:
             print(json.dumps(result.__dict__, indent=2, default=str))
         else:
@@ -175,8 +190,13 @@ def _runs(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(runs, indent=2))
         else:
-            print(render(runs, ["id", "connection", "entities", "trigger", "actor", "status", "started_at",
-                                "summary"], empty="no runs yet"))
+            print(
+                render(
+                    runs,
+                    ["id", "connection", "entities", "trigger", "actor", "status", "started_at", "summary"],
+                    empty="no runs yet",
+                )
+            )
         return 0
 
     return with_hub(args, work)

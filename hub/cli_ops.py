@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from hub.errors import HubError
 from hub.linking import delink, link_by_hand
 from hub.runtime import Hub
 from hub.status import connection_status
@@ -83,10 +84,13 @@ def _links(args: argparse.Namespace) -> int:
 def _link(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
         contract = hub.registry.contracts[hub.connection(args.connection).plugin].entity(args.entity)
-        await link_by_hand(hub.store, args.connection, contract, args.home_id, args.remote_id, actor=args.actor,
-                           at=hub.clock())
-        print(f"linked {args.entity} {args.home_id} to {args.remote_id} on {args.connection}; "
-              "the next sync applies the first-sync rules")
+        await link_by_hand(
+            hub.store, args.connection, contract, args.home_id, args.remote_id, actor=args.actor, at=hub.clock()
+        )
+        print(
+            f"linked {args.entity} {args.home_id} to {args.remote_id} on {args.connection}; "
+            "the next sync applies the first-sync rules"
+        )
         return 0
 
     return _run(args, work)
@@ -94,8 +98,15 @@ def _link(args: argparse.Namespace) -> int:
 
 def _delink(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
-        link = await delink(hub.store, args.connection, args.entity, home_id=args.home, remote_id=args.remote,
-                            actor=args.actor, at=hub.clock())
+        link = await delink(
+            hub.store,
+            args.connection,
+            args.entity,
+            home_id=args.home,
+            remote_id=args.remote,
+            actor=args.actor,
+            at=hub.clock(),
+        )
         print(f"delinked {args.entity} {link.home_id} from {link.remote_id} on {args.connection}")
         return 0
 
@@ -108,14 +119,20 @@ def _inbox(args: argparse.Namespace) -> int:
 
         if args.action == "replay":
             if args.event_id is None:
-                raise SystemExit("usage: hub inbox replay EVENT_ID")
+                raise HubError("usage: hub inbox replay EVENT_ID")
             await inbox.replay(hub.store, args.event_id, at=hub.clock())
             print(f"event {args.event_id} queued again")
             return 0
         rows = await inbox.list_events(hub.store, status=args.status)
-        print(json.dumps(rows, indent=2) if args.json else render(
-            rows, ["id", "connection", "entity", "remote_id", "action", "status", "attempts", "last_error"],
-            empty="the inbox is empty"))
+        print(
+            json.dumps(rows, indent=2)
+            if args.json
+            else render(
+                rows,
+                ["id", "connection", "entity", "remote_id", "action", "status", "attempts", "last_error"],
+                empty="the inbox is empty",
+            )
+        )
         return 0
 
     return _run(args, work)

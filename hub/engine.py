@@ -7,6 +7,8 @@ home and create what the contract says to create. Every decision becomes a run i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
@@ -198,6 +200,12 @@ class _EntitySync:
                     await outbox.done(tx, [entry.id])
                 continue
             link = (await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
+            if link is None and not self._creates_from_queue(record):
+                # Not this connection's to create now (on request only, NC Only, not yet available, proxied):
+                # the record waits for a request or for the sync that finds it available.
+                async with self.store.transaction() as tx:
+                    await outbox.done(tx, [entry.id])
+                continue
             try:
                 if link is None:
                     item = await self._create_remote(record, queued=True)
@@ -214,6 +222,11 @@ class _EntitySync:
                     await outbox.done(tx, [entry.id])
             self.handled.add(record.id)
 
+    def _creates_from_queue(self, record: HomeRecord) -> bool:
+        """Whether a queued local record is created remotely when the queue is flushed."""
+        rule = self.contract.create_rule_to_remote(self.engine.options)
+        return not self.contract.pull_only and rule == "auto" and self._held_back(record) is None
+
     async def pull(self) -> bool:
         """Bring in remote pages, checkpointing after each; True when the listing proved what exists."""
         if self.scope.record_ids and not self.scope.remote_ids:
@@ -229,15 +242,27 @@ class _EntitySync:
         token = cursor["page_token"] if resumed and not self.scope.remote_ids else None
         newest: datetime | None = None
         complete = since is None and not resumed and not self.scope.remote_ids
-        while True:
-            request = PageRequest(self.entity, since=since, token=token, ids=self.scope.remote_ids)
-            page = await self.system.list_page(request)
-            complete = complete and page.enumerates_all
-            newest = _latest(newest, *(r.modified_at for r in page.records))
-            await self._pull_page(page, next_token=page.next_token)
-            token = page.next_token
-            if not token:
-                break
+        ids = self.scope.remote_ids
+        page = await self.system.list_page(PageRequest(self.entity, since=since, token=token, ids=ids))
+        ahead: asyncio.Task[Page] | None = None
+        try:
+            while True:
+                # The next page is fetched while this one is merged and written, so the vendor's time and the
+                # hub's overlap instead of adding up.
+                if page.next_token:
+                    ahead = asyncio.ensure_future(self.system.list_page(
+                        PageRequest(self.entity, since=since, token=page.next_token, ids=ids)))
+                complete = complete and page.enumerates_all
+                newest = _latest(newest, *(r.modified_at for r in page.records))
+                await self._pull_page(page, next_token=page.next_token)
+                if ahead is None:
+                    break
+                page, ahead = await ahead, None
+        finally:
+            if ahead is not None:  # the run stopped on this page: the page fetched ahead is not wanted
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
         if not self.run.dry_run:
             watermark = min(filter(None, (newest, self.run.started_at)), default=None) if newest else None
             await self._save_cursor(watermark=iso(watermark) if watermark else cursor["watermark"], token=None)
@@ -245,7 +270,7 @@ class _EntitySync:
 
     async def push_home_changes(self) -> None:
         """Push linked home records edited at home since their last sync (and not handled this run)."""
-        if self.contract.pull_only:
+        if self.contract.pull_only or (self.scope.remote_ids and not self.scope.record_ids):
             return
         wanted = set(self.scope.record_ids)
         for record, link in await self.store.home_changed_since_sync(self.connection, self.entity):
@@ -271,6 +296,8 @@ class _EntitySync:
             linked = await self.store.links_by_home(self.connection, self.entity, [r.id for r in records])
             records = [r for r in records if r.id not in linked]
         else:
+            if self.scope.remote_ids or self.scope.create_home or self.scope.mode != "contract":
+                return  # an import, a webhook's targeted pull or a one-record pull/newest creates nothing remotely
             records = await self.store.unlinked_home(self.connection, self.entity)
             if self.scope.record_ids:
                 records = [r for r in records if r.id in set(self.scope.record_ids)]
@@ -316,13 +343,15 @@ class _EntitySync:
             [link.home_id for link in links.values()] + [h.id for found in matches.values() for h in found[1][:1]]
         )
         claimed: set[str] = set()
+        single = [found[1][0].id for found in matches.values() if len(found[1]) == 1]
+        contested = {home_id for home_id in single if single.count(home_id) > 1}
         plans: list[_Plan] = []
         for record in live:
             link = links.get(record.id)
             if link is not None:
                 plan = await self._plan_linked(record, link, homes.get(link.home_id))
             else:
-                plan = await self._plan_unlinked(record, matches[record.id], homes, claimed)
+                plan = await self._plan_unlinked(record, matches[record.id], homes, claimed, contested)
             plans.append(plan)
         for plan in plans:
             await self._send(plan)
@@ -399,10 +428,15 @@ class _EntitySync:
         return self._plan_from(decisions, home, link, record, values, phase, new_link=False)
 
     async def _plan_unlinked(self, record: RemoteRecord, match: tuple[str, list[HomeRecord]],
-                             homes: dict[str, HomeRecord], claimed: set[str]) -> _Plan:
+                             homes: dict[str, HomeRecord], claimed: set[str], contested: set[str]) -> _Plan:
         values = await self._remote_values(record)
         name = self._remote_name(record)
         how, candidates = match
+        if len(candidates) == 1 and candidates[0].id in contested:
+            return _Plan(Item(self.entity, "skipped",
+                              f"several remote records match home record {candidates[0].name!r} ({how}): "
+                              "left in the review queue", None, record.id, name),
+                         remote=record, values=values, unlinked=("ambiguous", [candidates[0].id]))
         candidates = [h for h in candidates if h.id not in claimed]
         system = self.engine.contract.system
         if len(candidates) > 1:
@@ -626,8 +660,11 @@ class _EntitySync:
             except RecordError as exc:
                 plan.fail(str(exc))
                 return
+            # Only the fields written are known fresh: a remote edit to another field since the hub last read it
+            # must still look like news to the next pull, so the rules can answer it.
+            fresh = await self._remote_values(written)
             plan.remote = written
-            plan.values = await self._remote_values(written)
+            plan.values = {**plan.values, **{f: fresh.get(f, UNSET) for f in plan.remote_changes}}
             return
 
     async def _replan(self, plan: _Plan, fresh: RemoteRecord) -> None:
@@ -693,32 +730,34 @@ class _EntitySync:
         if self.run.dry_run:
             return
         stamp = iso(now) or ""
+        writes = _Writes()
+        for plan in plans:
+            if plan.item.action == "failed" or (plan.quiet and plan.item.action == "unchanged"):
+                continue
+            self._plan_writes(writes, plan, now, stamp)
         async with self.store.transaction() as tx:
-            for plan in plans:
-                if plan.item.action == "failed" or (plan.quiet and plan.item.action == "unchanged"):
-                    continue
-                await self._apply_plan(tx, plan, now, stamp)
+            await writes.apply(self.store, tx, self.connection, self.entity, now)
             await save_items(tx, self.run, now)
             if checkpoint:
                 await self._write_cursor(tx, token=next_token)
 
-    async def _apply_plan(self, tx: Any, plan: _Plan, now: datetime, stamp: str) -> None:
+    def _plan_writes(self, writes: _Writes, plan: _Plan, now: datetime, stamp: str) -> None:
+        """Add one plan's rows to the page's writes (built here, written together in ``_Writes.apply``)."""
         if plan.unlinked and plan.remote is not None:
             _kind, candidates = plan.unlinked
-            await self.store.put_unlinked(
-                tx, self.connection, self.entity, plan.remote.id, self._remote_name(plan.remote), plan.remote.data,
-                iso(plan.remote.modified_at), plan.item.reason, candidates, now,
-            )
+            writes.unlinked.append((plan.remote.id, self._remote_name(plan.remote), plan.remote.data,
+                                    iso(plan.remote.modified_at), plan.item.reason, candidates))
             return
         home, link = plan.home, plan.link
         if home is None or link is None:
             return
         provenance = {"system": self.connection, "run": self.run.id}
         if plan.new_home:
-            home = await self.store.insert_record(
-                tx, self.entity, plan.home_changes, at=now, record_id=home.id,
+            home = self.store.new_record(
+                self.entity, plan.home_changes, at=now, record_id=home.id,
                 provenance={f: {**provenance, "rule": "create"} for f in plan.home_changes},
             )
+            writes.new_records.append(home)
         elif plan.home_changes:
             rules = {c["field"]: c["rule"] for c in plan.item.changes}
             for home_field, value in plan.home_changes.items():
@@ -726,19 +765,19 @@ class _EntitySync:
                 home.field_modified[home_field] = stamp
                 home.provenance[home_field] = {**provenance, "rule": rules.get(home_field, "link key")}
             home.modified_at = stamp
-            await self.store.save_record(tx, home)
+            writes.saved_records.append(home)
         if plan.remote is not None:
             self._remember_remote(link, plan.remote, plan.values, stamp)
         link.last_synced_at = max(stamp, home.modified_at)
         if plan.new_link:
-            await self.store.insert_link(tx, link)
-            await self.store.drop_unlinked(tx, self.connection, self.entity, link.remote_id)
-        else:
-            await self.store.save_link(tx, link)
+            self.seen_remote.add(link.remote_id)
+        (writes.new_links if plan.new_link else writes.saved_links).append(link)
 
     def _remember_remote(self, link: Link, remote: RemoteRecord, values: dict[str, Any], stamp: str) -> None:
         changed = self._remote_changed(remote, link if link.remote_snapshot else None, values)
-        link.remote_changed = {f: iso(t) or stamp for f, t in changed.items()}
+        # Most fields share one moment (the record's modification time): format each moment once.
+        texts = {moment: iso(moment) for moment in set(changed.values()) if moment is not None}
+        link.remote_changed = {f: texts.get(t) or stamp for f, t in changed.items()}
         snapshot = {f: v for f, v in values.items() if v is not UNSET}
         # The remote display name rides along for the lists and the report, even where names never sync.
         snapshot.setdefault("name", self._remote_name(remote) or link.remote_snapshot.get("name", ""))
@@ -833,6 +872,31 @@ class _EntitySync:
     async def _save_cursor(self, *, watermark: str | None, token: str | None) -> None:
         async with self.store.transaction() as tx:
             await self._write_cursor(tx, token=token, watermark=watermark, keep_watermark=False)
+
+
+@dataclass
+class _Writes:
+    """A page's rows for the home store, written statement by statement rather than record by record."""
+
+    unlinked: list[tuple[str, str, dict[str, Any], str | None, str, list[str]]] = field(default_factory=list)
+    new_records: list[HomeRecord] = field(default_factory=list)
+    saved_records: list[HomeRecord] = field(default_factory=list)
+    new_links: list[Link] = field(default_factory=list)
+    saved_links: list[Link] = field(default_factory=list)
+
+    async def apply(self, store: Store, tx: Any, connection: str, entity: str, at: datetime) -> None:
+        """Write everything inside the caller's transaction: records before the links that refer to them."""
+        if self.unlinked:
+            await store.put_unlinked_many(tx, connection, entity, self.unlinked, at)
+        if self.new_records:
+            await store.insert_records(tx, self.new_records)
+        if self.saved_records:
+            await store.save_records(tx, self.saved_records)
+        if self.new_links:
+            await store.insert_links(tx, self.new_links)
+            await store.drop_unlinked_many(tx, connection, entity, [link.remote_id for link in self.new_links])
+        if self.saved_links:
+            await store.save_links(tx, self.saved_links)
 
 
 @dataclass

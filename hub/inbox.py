@@ -25,13 +25,28 @@ def event_key(event: WebhookEvent, body: bytes, index: int) -> str:
     return f"{origin}:{event.entity}:{event.remote_id}"
 
 
-async def accept(store: Store, connection: str, events: list[WebhookEvent], body: bytes, *, at: datetime
-                 ) -> tuple[int, int]:
+async def accept(
+    store: Store, connection: str, events: list[WebhookEvent], body: bytes, *, at: datetime
+) -> tuple[int, int]:
     """Commit a delivery's events in one transaction; return (new, already seen)."""
     rows = [
-        (connection, event_key(event, body, index), event.entity, event.remote_id, event.action,
-         dumps({"event_id": event.event_id, "occurred_at": iso(event.occurred_at), "account": event.account,
-                "extra": event.extra}), iso(at), iso(at))
+        (
+            connection,
+            event_key(event, body, index),
+            event.entity,
+            event.remote_id,
+            event.action,
+            dumps(
+                {
+                    "event_id": event.event_id,
+                    "occurred_at": iso(event.occurred_at),
+                    "account": event.account,
+                    "extra": event.extra,
+                }
+            ),
+            iso(at),
+            iso(at),
+        )
         for index, event in enumerate(events)
     ]
     async with store.transaction() as tx:
@@ -47,12 +62,15 @@ async def accept(store: Store, connection: str, events: list[WebhookEvent], body
 
 async def claim(store: Store, *, at: datetime, limit: int = 50) -> list[dict[str, Any]]:
     """Take due pending events for processing, oldest first."""
-    async with store.transaction() as tx, tx.execute(
-        "UPDATE inbox SET status = 'claimed', claimed_at = ?, attempts = attempts + 1 WHERE id IN ("
-        "SELECT id FROM inbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?) "
-        "RETURNING id, connection, entity, remote_id, action, attempts",
-        (iso(at), iso(at), limit),
-    ) as cursor:
+    async with (
+        store.transaction() as tx,
+        tx.execute(
+            "UPDATE inbox SET status = 'claimed', claimed_at = ?, attempts = attempts + 1 WHERE id IN ("
+            "SELECT id FROM inbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?) "
+            "RETURNING id, connection, entity, remote_id, action, attempts",
+            (iso(at), iso(at), limit),
+        ) as cursor,
+    ):
         rows = await cursor.fetchall()
     keys = ("id", "connection", "entity", "remote_id", "action", "attempts")
     return sorted((dict(zip(keys, row, strict=True)) for row in rows), key=lambda r: r["id"])
@@ -62,8 +80,10 @@ async def finish(store: Store, ids: list[int], *, at: datetime) -> None:
     """Mark events processed."""
     if ids:
         async with store.transaction() as tx:
-            await tx.executemany("UPDATE inbox SET status = 'done', finished_at = ?, last_error = NULL WHERE id = ?",
-                                 [(iso(at), event_id) for event_id in ids])
+            await tx.executemany(
+                "UPDATE inbox SET status = 'done', finished_at = ?, last_error = NULL WHERE id = ?",
+                [(iso(at), event_id) for event_id in ids],
+            )
 
 
 async def release(store: Store, ids: list[int], *, at: datetime, delay: timedelta) -> None:
@@ -76,18 +96,23 @@ async def release(store: Store, ids: list[int], *, at: datetime, delay: timedelt
             )
 
 
-async def fail(store: Store, events: list[dict[str, Any]], error: str, *, at: datetime,
-               rng: random.Random | None = None) -> None:
+async def fail(
+    store: Store, events: list[dict[str, Any]], error: str, *, at: datetime, rng: random.Random | None = None
+) -> None:
     """Record a failed attempt: retry later with exponential backoff and jitter, or dead-letter after the last."""
     rng = rng or random.Random()
     async with store.transaction() as tx:
         for event in events:
             if event["attempts"] >= MAX_ATTEMPTS:
-                await tx.execute("UPDATE inbox SET status = 'dead', last_error = ?, finished_at = ? WHERE id = ?",
-                                 (error, iso(at), event["id"]))
+                await tx.execute(
+                    "UPDATE inbox SET status = 'dead', last_error = ?, finished_at = ? WHERE id = ?",
+                    (error, iso(at), event["id"]),
+                )
                 continue
-            await tx.execute("UPDATE inbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
-                             (error, iso(at + backoff(event["attempts"], rng)), event["id"]))
+            await tx.execute(
+                "UPDATE inbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (error, iso(at + backoff(event["attempts"], rng)), event["id"]),
+            )
 
 
 def backoff(attempts: int, rng: random.Random) -> timedelta:
@@ -99,8 +124,9 @@ def backoff(attempts: int, rng: random.Random) -> timedelta:
 async def recover(store: Store, *, at: datetime) -> int:
     """After a restart, events claimed by a process that died are pending again; return how many."""
     async with store.transaction() as tx:
-        cursor = await tx.execute("UPDATE inbox SET status = 'pending', next_attempt_at = ? WHERE status = 'claimed'",
-                                  (iso(at),))
+        cursor = await tx.execute(
+            "UPDATE inbox SET status = 'pending', next_attempt_at = ? WHERE status = 'claimed'", (iso(at),)
+        )
         return cursor.rowcount
 
 
@@ -109,7 +135,8 @@ async def replay(store: Store, event_id: int, *, at: datetime) -> None:
     async with store.transaction() as tx:
         cursor = await tx.execute(
             "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = ?, finished_at = NULL "
-            "WHERE id = ? AND status IN ('dead', 'done')", (iso(at), event_id),
+            "WHERE id = ? AND status IN ('dead', 'done')",
+            (iso(at), event_id),
         )
         if cursor.rowcount == 0:
             raise HubError(f"no dead or finished inbox event {event_id} to replay")
@@ -117,13 +144,27 @@ async def replay(store: Store, event_id: int, *, at: datetime) -> None:
 
 async def list_events(store: Store, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Inbox events, newest first, optionally of one status."""
-    sql = ("SELECT id, connection, entity, remote_id, action, status, attempts, received_at, next_attempt_at, "
-           "finished_at, last_error, payload FROM inbox")
+    sql = (
+        "SELECT id, connection, entity, remote_id, action, status, attempts, received_at, next_attempt_at, "
+        "finished_at, last_error, payload FROM inbox"
+    )
     params: list[Any] = []
     if status:
         sql += " WHERE status = ?"
         params.append(status)
     rows = await store.fetchall(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
-    keys = ("id", "connection", "entity", "remote_id", "action", "status", "attempts", "received_at",
-            "next_attempt_at", "finished_at", "last_error", "payload")
+    keys = (
+        "id",
+        "connection",
+        "entity",
+        "remote_id",
+        "action",
+        "status",
+        "attempts",
+        "received_at",
+        "next_attempt_at",
+        "finished_at",
+        "last_error",
+        "payload",
+    )
     return [{**dict(zip(keys, row, strict=True)), "payload": json.loads(row[11])} for row in rows]

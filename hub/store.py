@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,15 +38,19 @@ def name_key(name: Any) -> str:
     return " ".join(str(name or "").split()).casefold()
 
 
-def dumps(value: Any) -> str:
-    """JSON as the store keeps it: compact, keys sorted, times as ISO text."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=_json_default)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+# One encoder for every write: json.dumps would build a new one per call, several per record in a sync.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_json_default)
+
+
+def dumps(value: Any) -> str:
+    """JSON as the store keeps it: compact, keys sorted, times as ISO text."""
+    return _ENCODER.encode(value)
 
 
 @dataclass
@@ -70,8 +74,8 @@ class HomeRecord:
         return str(self.fields.get("name") or "")
 
     def changed_at(self, home_field: str) -> datetime | None:
-        """When one field last changed at home."""
-        return parse_iso(self.field_modified.get(home_field)) or parse_iso(self.created_at)
+        """When one field last changed at home; None for a field never set, which no 'newest' rule lets win."""
+        return parse_iso(self.field_modified.get(home_field))
 
 
 @dataclass
@@ -107,6 +111,19 @@ def _record(row: Sequence[Any]) -> HomeRecord:
         provenance=json.loads(row[4]), hidden=bool(row[5]), pending=bool(row[6]), deleted_at=row[7],
         created_at=row[8], modified_at=row[9],
     )
+
+
+_INSERT_LINK = (
+    "INSERT INTO links (connection, entity, home_id, remote_id, link_key, how, remote_version, remote_hash, "
+    "remote_snapshot, remote_changed, remote_modified, linked_at, last_synced_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _link_row(link: Link) -> tuple[Any, ...]:
+    return (link.connection, link.entity, link.home_id, link.remote_id, link.link_key, link.how, link.remote_version,
+            link.remote_hash, dumps(link.remote_snapshot), dumps(link.remote_changed), link.remote_modified,
+            link.linked_at, link.last_synced_at)
 
 
 def _link(row: Sequence[Any]) -> Link:
@@ -246,32 +263,47 @@ class Store:
                 found.setdefault(row[10], []).append(_record(row))
         return found
 
+    def new_record(self, entity: str, fields: Fields, *, at: datetime,
+                   provenance: dict[str, dict[str, Any]] | None = None, pending: bool = False,
+                   record_id: str | None = None) -> HomeRecord:
+        """A home record as ``insert_record`` would add it, built without writing it (for ``insert_records``)."""
+        stamp = iso(at) or ""
+        return HomeRecord(
+            id=record_id or uuid.uuid4().hex, entity=entity, fields=dict(fields),
+            field_modified=dict.fromkeys(fields, stamp), provenance=provenance or {},
+            hidden=bool(fields.get("hidden")), pending=pending, created_at=stamp, modified_at=stamp,
+        )
+
     async def insert_record(self, tx: aiosqlite.Connection, entity: str, fields: Fields, *, at: datetime,
                             provenance: dict[str, dict[str, Any]] | None = None, pending: bool = False,
                             record_id: str | None = None) -> HomeRecord:
         """Add a home record inside a transaction."""
-        stamp = iso(at) or ""
-        record = HomeRecord(
-            id=record_id or uuid.uuid4().hex, entity=entity, fields=dict(fields),
-            field_modified={name: stamp for name in fields}, provenance=provenance or {},
-            hidden=bool(fields.get("hidden")), pending=pending, created_at=stamp, modified_at=stamp,
-        )
-        await tx.execute(
+        record = self.new_record(entity, fields, at=at, provenance=provenance, pending=pending, record_id=record_id)
+        await self.insert_records(tx, [record])
+        return record
+
+    async def insert_records(self, tx: aiosqlite.Connection, records: Sequence[HomeRecord]) -> None:
+        """Add built home records inside a transaction, in one statement (a page of them costs one round trip)."""
+        await tx.executemany(
             "INSERT INTO records (id, entity, name_key, fields, field_modified, provenance, hidden, pending, "
             "created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.id, entity, name_key(record.name), dumps(record.fields), dumps(record.field_modified),
-             dumps(record.provenance), int(record.hidden), int(pending), stamp, stamp),
+            [(r.id, r.entity, name_key(r.name), dumps(r.fields), dumps(r.field_modified), dumps(r.provenance),
+              int(r.hidden), int(r.pending), r.created_at, r.modified_at) for r in records],
         )
-        return record
 
     async def save_record(self, tx: aiosqlite.Connection, record: HomeRecord) -> None:
         """Write a home record's fields and flags back inside a transaction."""
-        record.hidden = bool(record.fields.get("hidden"))
-        await tx.execute(
+        await self.save_records(tx, [record])
+
+    async def save_records(self, tx: aiosqlite.Connection, records: Sequence[HomeRecord]) -> None:
+        """Write several home records back inside a transaction, in one statement."""
+        for record in records:
+            record.hidden = bool(record.fields.get("hidden"))
+        await tx.executemany(
             "UPDATE records SET name_key = ?, fields = ?, field_modified = ?, provenance = ?, hidden = ?, "
             "pending = ?, deleted_at = ?, modified_at = ? WHERE id = ?",
-            (name_key(record.name), dumps(record.fields), dumps(record.field_modified), dumps(record.provenance),
-             int(record.hidden), int(record.pending), record.deleted_at, record.modified_at, record.id),
+            [(name_key(r.name), dumps(r.fields), dumps(r.field_modified), dumps(r.provenance), int(r.hidden),
+              int(r.pending), r.deleted_at, r.modified_at, r.id) for r in records],
         )
 
     # --- links -----------------------------------------------------------------------------------------------
@@ -318,24 +350,36 @@ class Store:
 
     async def insert_link(self, tx: aiosqlite.Connection, link: Link) -> Link:
         """Tie a home record to a remote one."""
-        cursor = await tx.execute(
-            "INSERT INTO links (connection, entity, home_id, remote_id, link_key, how, remote_version, remote_hash, "
-            "remote_snapshot, remote_changed, remote_modified, linked_at, last_synced_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (link.connection, link.entity, link.home_id, link.remote_id, link.link_key, link.how,
-             link.remote_version, link.remote_hash, dumps(link.remote_snapshot), dumps(link.remote_changed),
-             link.remote_modified, link.linked_at, link.last_synced_at),
-        )
+        cursor = await tx.execute(_INSERT_LINK, _link_row(link))
         link.id = cursor.lastrowid or 0
         return link
 
+    async def insert_links(self, tx: aiosqlite.Connection, links: Sequence[Link]) -> None:
+        """Tie several pairs inside a transaction, in one statement; each Link gets its new id."""
+        if not links:
+            return
+        await tx.executemany(_INSERT_LINK, [_link_row(link) for link in links])
+        # executemany gives no row ids: read them back by the unique (connection, entity, remote_id).
+        by_key = {(link.connection, link.entity, link.remote_id): link for link in links}
+        for (connection, entity), group in _grouped(links, lambda link: (link.connection, link.entity)).items():
+            for chunk in _chunks([link.remote_id for link in group]):
+                marks = ",".join("?" * len(chunk))
+                async with tx.execute(f"SELECT remote_id, id FROM links WHERE connection = ? AND entity = ? "
+                                      f"AND remote_id IN ({marks})", [connection, entity, *chunk]) as cursor:
+                    for remote_id, link_id in await cursor.fetchall():
+                        by_key[(connection, entity, remote_id)].id = link_id
+
     async def save_link(self, tx: aiosqlite.Connection, link: Link) -> None:
         """Write back what the hub now knows of the remote side of a link."""
-        await tx.execute(
+        await self.save_links(tx, [link])
+
+    async def save_links(self, tx: aiosqlite.Connection, links: Sequence[Link]) -> None:
+        """Write back several links inside a transaction, in one statement."""
+        await tx.executemany(
             "UPDATE links SET remote_version = ?, remote_hash = ?, remote_snapshot = ?, remote_changed = ?, "
             "remote_modified = ?, last_synced_at = ?, link_key = ? WHERE id = ?",
-            (link.remote_version, link.remote_hash, dumps(link.remote_snapshot), dumps(link.remote_changed),
-             link.remote_modified, link.last_synced_at, link.link_key, link.id),
+            [(link.remote_version, link.remote_hash, dumps(link.remote_snapshot), dumps(link.remote_changed),
+              link.remote_modified, link.last_synced_at, link.link_key, link.id) for link in links],
         )
 
     async def delete_link(self, tx: aiosqlite.Connection, link_id: int) -> None:
@@ -368,11 +412,12 @@ class Store:
 
     # --- remote records not linked yet (the unmatched list and the review queue) ------------------------------
 
-    async def put_unlinked(self, tx: aiosqlite.Connection, connection: str, entity: str, remote_id: str, name: str,
-                           data: dict[str, Any], remote_modified: str | None, reason: str,
-                           candidates: list[str], at: datetime) -> None:
-        """Remember a remote record the hub could not link, with why and any candidates."""
-        await tx.execute(
+    async def put_unlinked_many(self, tx: aiosqlite.Connection, connection: str, entity: str,
+                                rows: Sequence[tuple[str, str, dict[str, Any], str | None, str, list[str]]],
+                                at: datetime) -> None:
+        """Remember several unlinked remote records of one type, each ``(remote_id, name, data, remote_modified,
+        reason, candidates)``, in one statement."""
+        await tx.executemany(
             "INSERT INTO unlinked_remote (connection, entity, remote_id, name, name_key, data, remote_modified, "
             "reason, candidates, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (connection, entity, remote_id) DO UPDATE SET name = excluded.name, "
@@ -380,15 +425,20 @@ class Store:
             "reason = excluded.reason, candidates = excluded.candidates, seen_at = excluded.seen_at "
             "WHERE (unlinked_remote.data, unlinked_remote.reason, unlinked_remote.candidates) "
             "IS NOT (excluded.data, excluded.reason, excluded.candidates)",
-            (connection, entity, remote_id, name, name_key(name), dumps(data), remote_modified, reason,
-             dumps(candidates), iso(at)),
+            [(connection, entity, remote_id, name, name_key(name), dumps(data), remote_modified, reason,
+              dumps(candidates), iso(at)) for remote_id, name, data, remote_modified, reason, candidates in rows],
         )
 
     async def drop_unlinked(self, tx: aiosqlite.Connection, connection: str, entity: str, remote_id: str) -> None:
         """Forget an unlinked remote record (it is linked now, or gone)."""
-        await tx.execute(
+        await self.drop_unlinked_many(tx, connection, entity, [remote_id])
+
+    async def drop_unlinked_many(self, tx: aiosqlite.Connection, connection: str, entity: str,
+                                 remote_ids: Sequence[str]) -> None:
+        """Forget several unlinked remote records of one type, in one statement."""
+        await tx.executemany(
             "DELETE FROM unlinked_remote WHERE connection = ? AND entity = ? AND remote_id = ?",
-            (connection, entity, remote_id),
+            [(connection, entity, remote_id) for remote_id in remote_ids],
         )
 
     async def unlinked_remote(self, connection: str, entity: str | None = None, *, search: str = "",
@@ -407,7 +457,7 @@ class Store:
             sql += " AND name_key LIKE ? ESCAPE '\\'"
             params.append("%" + _like_escape(name_key(search)) + "%")
         if review_only:
-            sql += " AND json_array_length(candidates) > 1"
+            sql += " AND json_array_length(candidates) > 0"
         rows = await self.fetchall(sql + " ORDER BY name_key, remote_id", params)
         return [
             {"entity": r[0], "remote_id": r[1], "name": r[2], "data": json.loads(r[3]), "remote_modified": r[4],
@@ -495,6 +545,13 @@ class Store:
             await tx.execute("INSERT OR IGNORE INTO connection_state (connection) VALUES (?)", (connection,))
             for key, value in values.items():
                 await tx.execute(f"UPDATE connection_state SET {key} = ? WHERE connection = ?", (value, connection))
+
+
+def _grouped(items: Iterable[Any], key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
+    groups: dict[Any, list[Any]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:

@@ -7,7 +7,8 @@ checkpoints, matching and merging.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +16,8 @@ import httpx
 
 from hub.config import Connection
 from hub.errors import MalformedPayload
+from hub.oauth import TokenStore
+from hub.store import now_utc
 from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
 
 
@@ -39,6 +42,10 @@ class System:
     def __init__(self, connection: Connection, http: httpx.AsyncClient) -> None:
         self.connection = connection
         self.http = http
+        self.clock: Callable[[], datetime] = now_utc
+        """The hub's clock (tests move it by hand)."""
+        self.token_store: TokenStore | None = None
+        """Where OAuth2 tokens are kept, encrypted; set by the hub for a connection with a refresh_token secret."""
 
     @property
     def base_url(self) -> str:

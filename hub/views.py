@@ -31,7 +31,7 @@ async def link_rows(hub: Hub, connection: str, *, entity: str | None = None, sho
         if show in ("all", "unmatched", "review"):
             for row in await hub.store.unlinked_remote(connection, name, search=search,
                                                        review_only=show == "review"):
-                state = "review" if len(row["candidates"]) > 1 else "unmatched remote"
+                state = "review" if row["candidates"] else "unmatched remote"
                 rows.append({"entity": name, "state": state, "home_id": None, "home_name": "",
                              "remote_id": row["remote_id"], "remote_name": row["name"], "reason": row["reason"],
                              "candidates": row["candidates"]})

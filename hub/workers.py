@@ -14,10 +14,33 @@ from hub.engine import Scope
 from hub.errors import HubError
 from hub.runs import AlreadyRunning
 from hub.runtime import Hub
-from hub.schedule import parse_schedule, run_schedule
+from hub.schedule import Sleep, parse_schedule, run_schedule
+from hub.store import iso, parse_iso
 
 log = logging.getLogger("hub.workers")
-BUSY_DELAY = timedelta(seconds=10)
+BUSY_DELAY = timedelta(seconds=2)
+"""How long events wait when a sync of their type is already running (looking again costs one local query)."""
+PAUSE_FLOOR = timedelta(seconds=1)
+"""The shortest wait for events whose connection is paused, so a pause ending this instant is not spun on."""
+
+
+async def recover(hub: Hub) -> tuple[int, int]:
+    """Take up what a stopped process left half-done; return how many (inbox events, background runs).
+
+    Its claimed events are pending again, and the webhook and timer runs it left "running" are closed as
+    interrupted: only a server's workers start those, so no live process holds them, and waiting for their
+    heartbeat to go stale would hold up every sync of their types for minutes.
+    """
+    now = hub.clock()
+    events = await inbox.recover(hub.store, at=now)
+    async with hub.store.transaction() as tx:
+        cursor = await tx.execute(
+            "UPDATE runs SET status = 'interrupted', summary = 'the hub stopped while it ran', ended_at = ? "
+            "WHERE status = 'running' AND trigger IN ('webhook', 'timer')",
+            (iso(now),),
+        )
+        runs = cursor.rowcount
+    return events, runs
 
 
 async def process_due(hub: Hub, *, limit: int = 50) -> int:
@@ -29,8 +52,9 @@ async def process_due(hub: Hub, *, limit: int = 50) -> int:
     for (connection, entity), group in groups.items():
         ids = tuple(dict.fromkeys(event["remote_id"] for event in group))
         try:
-            result = await hub.sync(connection, Scope(entities=(entity,), remote_ids=ids), trigger="webhook",
-                                    actor=f"webhook:{connection}")
+            result = await hub.sync(
+                connection, Scope(entities=(entity,), remote_ids=ids), trigger="webhook", actor=f"webhook:{connection}"
+            )
         except AlreadyRunning:
             await inbox.release(hub.store, [e["id"] for e in group], at=hub.clock(), delay=BUSY_DELAY)
             continue
@@ -43,14 +67,27 @@ async def process_due(hub: Hub, *, limit: int = 50) -> int:
             continue
         if result.status == "success" or result.status.startswith("completed"):
             await inbox.finish(hub.store, [e["id"] for e in group], at=hub.clock())
+        elif result.status.startswith("paused"):
+            # A pause is the vendor's "not now", not a failure: spending attempts on it would dead-letter events.
+            await inbox.release(
+                hub.store, [e["id"] for e in group], at=hub.clock(), delay=await _pause_left(hub, connection)
+            )
         else:
             await inbox.fail(hub.store, group, f"sync {result.status}: {result.summary}", at=hub.clock())
     return len(events)
 
 
+async def _pause_left(hub: Hub, connection: str) -> timedelta:
+    """How long the connection's pause still runs (at least a moment, so a pass never spins on it)."""
+    until = parse_iso((await hub.store.connection_state(connection))["paused_until"])
+    return max(until - hub.clock(), PAUSE_FLOOR) if until else BUSY_DELAY
+
+
 async def inbox_worker(hub: Hub, wake: asyncio.Event, *, poll: float = 1.0) -> None:
     """Process the inbox until cancelled, waking at once when intake commits new events."""
     while True:
+        # Cleared before the pass, not after: an event committed during a pass that found nothing still wakes it.
+        wake.clear()
         try:
             handled = await process_due(hub)
         except Exception:
@@ -58,13 +95,12 @@ async def inbox_worker(hub: Hub, wake: asyncio.Event, *, poll: float = 1.0) -> N
             handled = 0
         if handled:
             continue
-        wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=poll)
 
 
-def timer_tasks(hub: Hub) -> list[asyncio.Task[None]]:
-    """One task per scheduled connection, running its automatic syncs."""
+def timer_tasks(hub: Hub, *, sleep: Sleep = asyncio.sleep) -> list[asyncio.Task[None]]:
+    """One task per scheduled connection, running its automatic syncs (``sleep`` lets tests move a fake clock)."""
     tasks = []
     for name, connection in sorted(hub.config.connections.items()):
         if not connection.schedule or name in hub.unavailable:
@@ -72,14 +108,40 @@ def timer_tasks(hub: Hub) -> list[asyncio.Task[None]]:
         schedule = parse_schedule(connection.schedule)
 
         async def job(name: str = name) -> None:
-            await hub.sync(name, trigger="timer", actor="scheduler")
+            try:
+                await hub.sync(name, trigger="timer", actor="scheduler")
+            except AlreadyRunning as exc:  # a sync started by another process: this tick is skipped, not failed
+                log.info("skipped the timer sync of %s: %s", name, exc)
 
         async def last_run(name: str = name) -> datetime | None:
-            runs = await hub.store.runs(connection=name, limit=1)
-            return datetime.fromisoformat(runs[0]["started_at"]) if runs else None
+            return await _last_whole_run(hub, name)
 
-        tasks.append(asyncio.create_task(run_schedule(
-            schedule, job, clock=hub.clock, sleep=asyncio.sleep, is_running=lambda name=name: name in hub.busy,
-            last_run=last_run, on_start=connection.sync_on_start,
-        ), name=f"timer:{name}"))
+        tasks.append(
+            asyncio.create_task(
+                run_schedule(
+                    schedule,
+                    job,
+                    clock=hub.clock,
+                    sleep=sleep,
+                    is_running=lambda name=name: name in hub.busy,
+                    last_run=last_run,
+                    on_start=connection.sync_on_start,
+                ),
+                name=f"timer:{name}",
+            )
+        )
     return tasks
+
+
+async def _last_whole_run(hub: Hub, connection: str) -> datetime | None:
+    """When the latest sync of the whole connection started: runs narrowed to some records or types don't count.
+
+    A webhook's targeted sync of one record must not put off the timer, or a busy vendor would starve it.
+    """
+    row = await hub.store.fetchone(
+        "SELECT started_at FROM runs WHERE connection = ? AND json_extract(scope, '$.entities') IS NULL "
+        "AND json_extract(scope, '$.record_ids') IS NULL AND json_extract(scope, '$.remote_ids') IS NULL "
+        "AND json_extract(scope, '$.fields') IS NULL ORDER BY id DESC LIMIT 1",
+        (connection,),
+    )
+    return parse_iso(row[0]) if row else None

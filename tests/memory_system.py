@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,10 +15,11 @@ import httpx
 from hub import hookimpl
 from hub.config import Connection
 from hub.contracts import Contract, load_contract
-from hub.errors import RecordError, RetriableError, StaleWrite
+from hub.errors import MalformedPayload, RecordError, RetriableError, StaleWrite
 from hub.paths import set_path
+from hub.safeparse import parse_json
 from hub.system import System
-from hub.types import Page, PageRequest, RemoteRecord
+from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -144,6 +146,21 @@ class MemorySystem(System):
             raise StaleWrite(f"memory: record {record.id} is at version {row['Version']}, not {record.version}")
         self.remote.edit(entity, record.id, changes)
         return self.remote.remote(entity, row)
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """One event per delivery, Standard Webhooks style: {"type": "contact.updated", "data": {"id": "R1"}}."""
+        payload = parse_json(body)
+        if not isinstance(payload, dict):
+            raise MalformedPayload(f"the body is a JSON {type(payload).__name__}, not an object")
+        kind = payload.get("type")
+        if not isinstance(kind, str) or kind.count(".") != 1:
+            raise MalformedPayload(f"'type' must be text like 'contact.updated', got {kind!r}")
+        entity, action = kind.split(".")
+        data = payload.get("data")
+        remote_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(remote_id, str) or not remote_id:
+            raise MalformedPayload("'data.id' must name the changed record")
+        return [WebhookEvent(entity, remote_id, action, event_id=headers.get("webhook-id"))]
 
 
 def contract_file(tmp_path: Path, entities: dict[str, Any], **top: Any) -> Path:

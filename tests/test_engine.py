@@ -456,3 +456,14 @@ async def test_runs_can_go_on_for_different_entity_types_at_once(rig: Rig):
     )
     assert (await rig.sync()).status == "success"
     await asyncio.sleep(0)
+
+
+async def test_two_remote_records_matching_one_home_record_both_wait_for_review(rig: Rig):
+    rig.use()
+    await rig.home("Sam Smith")
+    rig.remote.add("contact", {"Name": "Sam Smith"})
+    rig.remote.add("contact", {"Name": "SAM SMITH"})
+    result = await rig.sync()
+    assert result.counts["skipped"] == 2
+    assert await rig.store.list_links("mem") == []
+    assert len(await rig.store.unlinked_remote("mem", "contact", review_only=True)) == 2

@@ -1,0 +1,27 @@
+"""The Intuit Practice Management plugin (Karbon API v3): accounts and contacts with their business cards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hub import hookimpl
+from hub.system import System
+from hub.transforms import Transform
+
+from .system import IntuitPracticeManagement
+from .transforms import KARBON_ADDRESS
+
+
+@hookimpl
+def register_systems(register: Callable[[type[System]], None]) -> None:
+    """Register Intuit Practice Management."""
+    register(IntuitPracticeManagement)
+
+
+@hookimpl
+def register_transforms(register: Callable[[str, Transform], None]) -> None:
+    """Register ``karbon_address``, which the contract's account address names."""
+    register("karbon_address", KARBON_ADDRESS)
+
+
+__all__ = ["IntuitPracticeManagement"]

@@ -360,4 +360,8 @@ def _sort_value(value: Any) -> tuple[int, Any]:
         return (0, 0)
     if isinstance(value, bool | int | float):
         return (1, float(value))
-    return (2, str(value).casefold())
+    text = str(value)
+    if text.isascii() and text.isdigit():
+        # Ids are digit strings: they sort as numbers, as `_compare` compares them ("9" before "10").
+        return (1, int(text))
+    return (2, text.casefold())

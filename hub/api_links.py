@@ -1,0 +1,304 @@
+"""API routes for linking: the linked and unmatched lists, linking by hand, import, export, per-record syncs, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from hub.api_http import ApiError, Call, Json, api
+from hub.api_runs import CONNECTION_NAME, check_entities, result_json, run_sync
+from hub.api_schemas import IDS, LINK, LINK_ROW, RUN_RESULT, listing
+from hub.engine import Mode, Scope
+from hub.errors import SyncError
+from hub.linking import delink, link_by_hand, report_csv
+from hub.openapi import DescribedRoute, Operation, Param
+from hub.store import HomeRecord, Link
+from hub.views import link_rows
+
+ENTITY = {"type": "string", "minLength": 1}
+HOME_ID = Param("home_id", "The home record's id.", {"type": "string", "minLength": 1})
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    """A link as the API shows it."""
+    return {
+        "connection": link.connection,
+        "entity": link.entity,
+        "home_id": link.home_id,
+        "remote_id": link.remote_id,
+        "how": link.how,
+        "remote_name": link.remote_snapshot.get("name"),
+        "linked_at": link.linked_at,
+        "last_synced_at": link.last_synced_at,
+    }
+
+
+async def home_record(call: Call, home_id: str, entity: str | None = None, field: str = "home_id") -> HomeRecord:
+    """A live home record (of one type, if given): 404 naming the field otherwise."""
+    record = await call.hub.store.record(home_id)
+    if record is None or record.deleted_at or (entity and record.entity != entity):
+        raise ApiError(404, f"{field}: no home {entity or 'record'} with id {home_id!r}")
+    return record
+
+
+async def check_remote(call: Call, name: str, entity: str, remote_id: str) -> None:
+    """Refuse (404) to link to a remote record the system says does not exist."""
+    try:
+        remote = await call.hub.system(name).read(entity, remote_id)
+    except NotImplementedError:
+        return  # a system that cannot read one record: the targeted sync will show what it found
+    except SyncError as exc:
+        raise ApiError(503, f"could not look up remote_id in {name}: {exc}") from None
+    if remote is None:
+        raise ApiError(404, f"remote_id: {name} has no {entity} with id {remote_id!r}")
+
+
+async def list_links(call: Call) -> list[dict[str, Any]]:
+    """Linked pairs, unmatched records on either side and the review queue, searchable by name."""
+    name = call.path["name"]
+    call.connection(name)
+    entity = call.query["entity"]
+    if entity is not None:
+        check_entities(call.hub, name, [entity], "entity")
+    return await link_rows(call.hub, name, entity=entity, show=call.query["show"], search=call.query["search"])
+
+
+async def link_records(call: Call) -> Json:
+    """Link a home record to a remote one by hand, then sync the pair so the first-sync rules apply."""
+    name = call.path["name"]
+    call.connection(name)
+    (entity,) = check_entities(call.hub, name, [call.body["entity"]], "entity")
+    home_id, remote_id = call.body["home_id"], call.body["remote_id"]
+    await home_record(call, home_id, entity)
+    await check_remote(call, name, entity, remote_id)
+    contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin].entity(entity)
+    link = await link_by_hand(
+        call.hub.store, name, contract, home_id, remote_id, actor=call.user.name, at=call.hub.clock()
+    )
+    result = await call.hub.sync(
+        name,
+        Scope(entities=(entity,), record_ids=(home_id,), remote_ids=(remote_id,)),
+        trigger="manual",
+        actor=call.user.name,
+    )
+    linked = (await call.hub.store.links_by_home(name, entity, [home_id])).get(home_id, link)
+    return Json({"link": link_json(linked), "run": await result_json(call.hub, result, dry_run=False)}, status_code=201)
+
+
+async def remove_link(call: Call) -> dict[str, Any]:
+    """Delink a home record; both records stay, and neither syncs until linked again."""
+    name, entity, home_id = call.path["name"], call.path["entity"], call.path["home_id"]
+    call.connection(name)
+    check_entities(call.hub, name, [entity], "entity")
+    if not await call.hub.store.links_by_home(name, entity, [home_id]):
+        raise ApiError(404, f"no {entity} link on {name} for home record {home_id!r}")
+    link = await delink(call.hub.store, name, entity, home_id=home_id, actor=call.user.name, at=call.hub.clock())
+    return link_json(link)
+
+
+async def import_records(call: Call) -> Any:
+    """Create remote-only records in the home store (those not matched to a home record get created)."""
+    name = call.path["name"]
+    call.connection(name)
+    (entity,) = check_entities(call.hub, name, [call.body["entity"]], "entity")
+    contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin].entity(entity)
+    if contract.create_to_home == "never":
+        raise ApiError(409, f"{name} never creates {entity} records in the hub")
+    scope = Scope(entities=(entity,), remote_ids=tuple(call.body["remote_ids"]), create_home=True)
+    return await run_sync(call, name, scope)
+
+
+async def export_records(call: Call) -> Any:
+    """Create home-only records in the external system."""
+    name = call.path["name"]
+    call.connection(name)
+    (entity,) = check_entities(call.hub, name, [call.body["entity"]], "entity")
+    record_ids = tuple(dict.fromkeys(call.body["record_ids"]))
+    for record_id in record_ids:
+        await home_record(call, record_id, entity, field="record_ids")
+    engine = call.hub.engine(name)
+    contract = engine.contract.entity(entity)
+    if contract.pull_only or contract.create_rule_to_remote(engine.options) == "never":
+        raise ApiError(409, f"{name} never creates {entity} records in {engine.contract.system}")
+    return await run_sync(call, name, Scope(entities=(entity,), record_ids=record_ids, create_remote=True))
+
+
+async def sync_record(call: Call, mode: Mode) -> Any:
+    """Sync one linked home record in a mode: pull (the system's values win) or newest (the side changed last)."""
+    name, home_id = call.path["name"], call.path["home_id"]
+    call.connection(name)
+    record = await home_record(call, home_id)
+    try:
+        check_entities(call.hub, name, [record.entity], "entity")
+    except ApiError as exc:
+        raise ApiError(409, str(exc)) from None
+    if not await call.hub.store.links_by_home(name, record.entity, [home_id]):
+        raise ApiError(409, f"{record.entity} {record.name!r} is not linked on {name}: link or export it first")
+    return await run_sync(call, name, Scope(entities=(record.entity,), record_ids=(home_id,), mode=mode))
+
+
+async def pull_record(call: Call) -> Any:
+    """Overwrite a home record with its linked remote record's values."""
+    return await sync_record(call, "pull")
+
+
+async def newest_record(call: Call) -> Any:
+    """Sync a home record with its linked remote record, the side modified last winning."""
+    return await sync_record(call, "newest")
+
+
+async def link_report(call: Call) -> Response:
+    """Linked pairs of one entity type as CSV: hub values beside the system's as last synced."""
+    name = call.path["name"]
+    call.connection(name)
+    (entity,) = check_entities(call.hub, name, [call.query["entity"]], "entity")
+    plugin = call.hub.config.connections[name].plugin
+    contract = call.hub.registry.contracts[plugin]
+    title = call.hub.registry.systems[plugin].title or contract.system
+    text = await report_csv(call.hub.store, name, contract.entity(entity), title)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{entity}-links.csv"'},
+    )
+
+
+def _body(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": sorted(properties), "properties": properties}
+
+
+RECORD_PATH = (CONNECTION_NAME, HOME_ID)
+SHOW = Param(
+    "show",
+    "Which rows: all, linked, unmatched (on either side) or review (several candidates).",
+    {"enum": ["all", "linked", "unmatched", "review"], "default": "all"},
+)
+
+
+def routes() -> list[DescribedRoute]:
+    """The routes of this module."""
+    return [
+        api(
+            "GET",
+            "/connections/{name}/links",
+            list_links,
+            Operation(
+                summary="List linked, unmatched and review-queue records",
+                tag="links",
+                path=(CONNECTION_NAME,),
+                query=(
+                    Param("entity", "Only this entity type.", ENTITY),
+                    SHOW,
+                    Param(
+                        "search",
+                        "Only records whose name (on either side) contains this.",
+                        {"type": "string", "default": ""},
+                    ),
+                ),
+                response=listing(LINK_ROW),
+                errors=(503,),
+            ),
+        ),
+        api(
+            "POST",
+            "/connections/{name}/links",
+            link_records,
+            Operation(
+                summary="Link two records by hand and sync the pair",
+                tag="links",
+                admin=True,
+                status=201,
+                path=(CONNECTION_NAME,),
+                errors=(409, 503),
+                body=_body(entity=ENTITY, home_id=ENTITY, remote_id=ENTITY),
+                response={
+                    "type": "object",
+                    "required": ["link", "run"],
+                    "properties": {"link": LINK, "run": RUN_RESULT},
+                },
+                description="The pair is synced at once under the contract's first-sync rules. 409 when either "
+                "record is already linked on this connection.",
+            ),
+        ),
+        api(
+            "DELETE",
+            "/connections/{name}/links/{entity}/{home_id}",
+            remove_link,
+            Operation(
+                summary="Delink a home record",
+                tag="links",
+                admin=True,
+                response=LINK,
+                errors=(503,),
+                path=(CONNECTION_NAME, Param("entity", "The entity type.", ENTITY), HOME_ID),
+            ),
+        ),
+        api(
+            "POST",
+            "/connections/{name}/import",
+            import_records,
+            Operation(
+                summary="Create remote-only records in the hub",
+                tag="links",
+                admin=True,
+                path=(CONNECTION_NAME,),
+                body=_body(entity=ENTITY, remote_ids={**IDS, "minItems": 1}),
+                response=RUN_RESULT,
+                errors=(409, 503),
+                description="A remote record whose name matches a home record is linked rather than created.",
+            ),
+        ),
+        api(
+            "POST",
+            "/connections/{name}/export",
+            export_records,
+            Operation(
+                summary="Create home-only records in the system",
+                tag="links",
+                admin=True,
+                path=(CONNECTION_NAME,),
+                body=_body(entity=ENTITY, record_ids={**IDS, "minItems": 1}),
+                response=RUN_RESULT,
+                errors=(409, 503),
+            ),
+        ),
+        api(
+            "POST",
+            "/connections/{name}/records/{home_id}/pull",
+            pull_record,
+            Operation(
+                summary="Overwrite a home record with the system's values",
+                tag="links",
+                path=RECORD_PATH,
+                response=RUN_RESULT,
+                errors=(409, 503),
+            ),
+        ),
+        api(
+            "POST",
+            "/connections/{name}/records/{home_id}/newest",
+            newest_record,
+            Operation(
+                summary="Sync a record, the side changed last winning",
+                tag="links",
+                path=RECORD_PATH,
+                response=RUN_RESULT,
+                errors=(409, 503),
+            ),
+        ),
+        api(
+            "GET",
+            "/connections/{name}/report.csv",
+            link_report,
+            Operation(
+                summary="Report linked pairs as CSV",
+                tag="links",
+                path=(CONNECTION_NAME,),
+                query=(Param("entity", "The entity type to report.", ENTITY, required=True),),
+                media_type="text/csv",
+                response={"type": "string"},
+                errors=(503,),
+            ),
+        ),
+    ]

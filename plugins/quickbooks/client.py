@@ -1,0 +1,164 @@
+"""HTTP calls to one QuickBooks Online company, and Intuit's answers turned into the hub's error kinds.
+
+Every call carries ``minorversion=75``; every write a fresh ``requestid``, so a write QuickBooks already
+processed is answered from its record instead of being done twice. An answer is JSON with the entity, the
+``QueryResponse`` or the ``CDCResponse`` at the top, or a ``Fault``: 5010 (Stale Object Error) is a lost race,
+other ValidationFaults are one record's problem, 5xx is a passing failure. 429 never gets here: the hub's
+rate-limited transport turns it into a pause first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from hub.errors import FatalSyncError, ReauthorisationRequired, RecordError, RetriableError, StaleWrite, SyncError
+
+MINOR_VERSION = "75"
+"""The minor version every call asks for (python-quickbooks refuses anything older)."""
+
+STALE_OBJECT = "5010"
+OBJECT_NOT_FOUND = "610"
+
+
+class Fault(RecordError):
+    """QuickBooks refused one request with a Fault; ``code`` is Intuit's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class QboClient:
+    """Requests under ``/v3/company/{realm}/``, each answered with its JSON object or a hub error."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, realm_id: str, auth: Callable[[], httpx.Auth]) -> None:
+        self.http = http
+        self.company_url = f"{base_url}/v3/company/{realm_id}"
+        self._auth = auth
+
+    async def get(self, path: str, params: dict[str, str] | None = None, *, listing: bool = False) -> dict[str, Any]:
+        """GET a resource of the company."""
+        return await self._call("GET", path, params or {}, listing=listing)
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a write, with a fresh ``requestid``."""
+        return await self._call("POST", path, {"requestid": uuid.uuid4().hex}, json=body)
+
+    async def query(self, statement: str) -> dict[str, Any]:
+        """Run one query statement (POSTed as ``application/text``) and return its ``QueryResponse``."""
+        answer = await self._call("POST", "query", {}, listing=True, content=statement.encode(), text=True)
+        found = answer.get("QueryResponse")
+        if not isinstance(found, dict):
+            raise RetriableError(f"QuickBooks Online answered a query without a QueryResponse: {_keys(answer)}")
+        return found
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        *,
+        listing: bool = False,
+        json: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        text: bool = False,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if text:
+            headers["Content-Type"] = "application/text"
+        response = await self.http.request(
+            method,
+            f"{self.company_url}/{path}",
+            params={"minorversion": MINOR_VERSION, **params},
+            headers=headers,
+            json=json,
+            content=content,
+            auth=self._auth(),
+        )
+        return answer_of(response, listing=listing)
+
+
+def answer_of(response: httpx.Response, *, listing: bool = False) -> dict[str, Any]:
+    """The JSON object QuickBooks answered with, or the hub error its status and Fault call for.
+
+    ``listing`` says the call read a page of records: a garbled answer there is worth retrying, where for a
+    single record's read or write it is that record's error.
+    """
+    status = response.status_code
+    where = f"{response.request.method} {response.request.url.path}"
+    if status >= 500:
+        raise RetriableError(f"QuickBooks Online answered HTTP {status} to {where}: {_fault_text(response)}")
+    if status == 401:
+        raise ReauthorisationRequired(
+            f"re-authorisation required: QuickBooks Online refused the access token ({_fault_text(response)})"
+        )
+    if status == 403:
+        raise FatalSyncError(
+            f"QuickBooks Online refused {where} (HTTP 403): {_fault_text(response)}; "
+            "check the app's scopes and the user's role in the company"
+        )
+    body = _json_object(response, where, listing=listing)
+    fault = body.get("Fault")
+    if fault is not None or status >= 400:
+        code, text = _describe_fault(fault, status)
+        if code == STALE_OBJECT:
+            raise StaleWrite(f"QuickBooks Online: {text}")
+        raise Fault(f"QuickBooks Online refused the request: {text}", code)
+    return body
+
+
+def entity_of(answer: dict[str, Any], remote_type: str) -> dict[str, Any]:
+    """The entity object at the top of a read or write answer (``{"Customer": {...}, "time": ...}``)."""
+    data = answer.get(remote_type)
+    if not isinstance(data, dict) or not isinstance(data.get("Id"), str):
+        raise RecordError(f"QuickBooks Online answered without a {remote_type} that has an Id: {_keys(answer)}")
+    return data
+
+
+def _keys(answer: dict[str, Any]) -> str:
+    return "found " + (", ".join(sorted(answer)) or "an empty object")
+
+
+def _json_object(response: httpx.Response, where: str, *, listing: bool) -> dict[str, Any]:
+    error: type[SyncError] = RetriableError if listing else RecordError
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise error(
+            f"QuickBooks Online answered {where} with HTTP {response.status_code} and a body that is "
+            f"not JSON ({kind}): {response.text[:120]!r}"
+        ) from None
+    if not isinstance(body, dict):
+        raise error(f"QuickBooks Online answered {where} with a JSON {type(body).__name__}, not an object")
+    return body
+
+
+def _describe_fault(fault: Any, status: int) -> tuple[str, str]:
+    """Intuit's error code and its Message, Detail and code in words."""
+    errors = fault.get("Error") if isinstance(fault, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    code = str(first.get("code", ""))
+    message, detail = first.get("Message") or f"HTTP {status}", first.get("Detail")
+    text = f"{message}: {detail}" if detail and detail != message else str(message)
+    return code, f"{text} (fault {code})" if code else text
+
+
+def _fault_text(response: httpx.Response) -> str:
+    """What an error answer says, in either of Intuit's Fault spellings, or the start of its body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:120] or f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        fault = body.get("Fault") or body.get("fault")
+        errors = (fault.get("Error") or fault.get("error")) if isinstance(fault, dict) else None
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            parts = [first.get("Message") or first.get("message"), first.get("Detail") or first.get("detail")]
+            return ": ".join(str(p) for p in parts if p)
+    return response.text[:120]
