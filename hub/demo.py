@@ -96,6 +96,7 @@ async def _demo(port: int, once: bool, folder: Path) -> int:
             await _first_syncs(hub)
             _print_guide(port, folder, simulators)
             if not once:
+                print("Press Ctrl-C to stop.")
                 hub_server = _server(create_app(hub), port)
                 await hub_server.serve()
         finally:
@@ -149,4 +150,3 @@ def _print_guide(port: int, folder: Path, simulators: dict[str, Any]) -> None:
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/connections")
     print(f"  curl -H 'Authorization: Bearer {token}' '{base}/api/connections/karbon/links?show=unmatched'")
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/runs")
-    print("Press Ctrl-C to stop.")
