@@ -156,7 +156,11 @@ def _sync(args: argparse.Namespace) -> int:
     )
 
     async def work(hub: Hub) -> int:
-        result = await hub.sync(args.connection, scope, trigger="manual", actor=args.actor, dry_run=args.dry_run)
+        bar = ProgressBar(sys.stderr) if (args.create_home or args.create_remote) and not args.json else None
+        result = await hub.sync(args.connection, scope, trigger="manual", actor=args.actor, dry_run=args.dry_run,
+                                on_progress=bar.update if bar else None)
+        if bar:
+            bar.close()
         if args.json:
             print(json.dumps(result.__dict__, indent=2, default=str))
         else:
@@ -167,6 +171,32 @@ def _sync(args: argparse.Namespace) -> int:
         return 0 if result.status in ("success",) or result.status.startswith("completed") else 1
 
     return with_hub(args, work)
+
+
+class ProgressBar:
+    """A one-line progress bar for an import or export of a selection: done / total and the errors so far."""
+
+    def __init__(self, stream: Any, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.drawn = False
+
+    def update(self, run: Any) -> None:
+        """Redraw the bar from a run's counts."""
+        if not run.total:
+            return
+        done = min(run.counts["seen"], run.total)
+        filled = self.width * done // run.total
+        errors = run.counts["failed"]
+        note = f", {errors} error{'s' * (errors != 1)}" if errors else ""
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{run.total}{note}")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.drawn:
+            self.stream.write("\n")
 
 
 def _runs(args: argparse.Namespace) -> int:

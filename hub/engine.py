@@ -106,12 +106,15 @@ class Engine:
         return [name for name in names if self.contract.entity(name).enabled(self.options)]
 
     async def sync(self, scope: Scope = Scope(), *, trigger: str = "manual", actor: str = "system",
-                   dry_run: bool = False) -> RunResult:
+                   dry_run: bool = False, on_progress: Callable[[Run], None] | None = None) -> RunResult:
         """Run one sync; the result says how it ended (errors of single records never stop it)."""
         entities = self.entities_in(scope)
         now = self.clock()
         run = await start_run(self.store, connection=self.name, entities=entities, trigger=trigger, actor=actor,
                               scope=scope.as_dict(), dry_run=dry_run, now=now)
+        run.on_progress = on_progress
+        selected = scope.record_ids if scope.create_remote else scope.remote_ids if scope.create_home else ()
+        run.total = len(selected) if selected else None
         status, summary = "running", ""
         try:
             await self._refuse_unsafe_first_sync(scope, entities)
@@ -131,7 +134,7 @@ class Engine:
             if status == "running":
                 status, summary = "failed", "the run stopped on an unexpected error"
             await finish_run(self.store, run, status=status, summary=summary, now=self.clock())
-        return RunResult(run.id, self.name, status, summary, dict(run.counts), [item.as_dict() for item in run.plan])
+        return RunResult(run.id, self.name, status, summary, run.progress(), [item.as_dict() for item in run.plan])
 
     async def pause(self, until: datetime, reason: str, *, actor: str = "system") -> None:
         """Pause the connection until ``until`` and say so in the activity log."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,15 +55,24 @@ class Run:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("seen", *ACTIONS), 0))
     unsaved: list[Item] = field(default_factory=list)
     plan: list[Item] = field(default_factory=list)
+    total: int | None = None
+    """How many records the run will see, when its scope names them (an import or export of a selection)."""
+    on_progress: Callable[[Run], None] | None = None
 
     def add(self, item: Item) -> None:
         """Count an item and keep it for saving (a dry run keeps every item as its plan)."""
         self.counts["seen"] += 1
         self.counts[item.action] += 1
+        if self.on_progress is not None:
+            self.on_progress(self)
         if self.dry_run:
             self.plan.append(item)
         elif item.action != "unchanged":
             self.unsaved.append(item)
+
+    def progress(self) -> dict[str, int]:
+        """The counts as stored and shown while the run goes: with ``total`` when the run knows it."""
+        return {**self.counts, "total": self.total} if self.total is not None else dict(self.counts)
 
     def status(self) -> str:
         """How the run ended, in words; never "success" while records were skipped or failed."""
@@ -118,7 +128,9 @@ async def save_items(tx: Any, run: Run, now: datetime) -> None:
              for i in run.unsaved],
         )
         run.unsaved.clear()
-    await tx.execute("UPDATE runs SET heartbeat_at = ?, counts = ? WHERE id = ?", (iso(now), dumps(run.counts), run.id))
+    await tx.execute(
+        "UPDATE runs SET heartbeat_at = ?, counts = ? WHERE id = ?", (iso(now), dumps(run.progress()), run.id)
+    )
 
 
 async def finish_run(store: Store, run: Run, *, status: str, summary: str, now: datetime) -> None:
@@ -129,5 +141,5 @@ async def finish_run(store: Store, run: Run, *, status: str, summary: str, now: 
         await save_items(tx, run, now)
         await tx.execute(
             "UPDATE runs SET status = ?, summary = ?, counts = ?, ended_at = ? WHERE id = ?",
-            (status, summary, dumps(run.counts), iso(now), run.id),
+            (status, summary, dumps(run.progress()), iso(now), run.id),
         )

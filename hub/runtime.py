@@ -16,6 +16,7 @@ from hub.engine import Engine, RunResult, Scope
 from hub.errors import ConfigError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
 from hub.registry import Registry, build_registry
+from hub.runs import Run
 from hub.store import Store, now_utc
 from hub.system import System
 
@@ -106,7 +107,7 @@ class Hub:
                       transforms=self.registry.transforms, clock=self.clock)
 
     async def sync(self, name: str, scope: Scope | None = None, *, trigger: str, actor: str,
-                   dry_run: bool = False) -> RunResult:
+                   dry_run: bool = False, on_progress: Callable[[Run], None] | None = None) -> RunResult:
         """Run a sync of one connection, logging who asked; the connection counts as busy meanwhile."""
         scope = scope or Scope()
         engine = self.engine(name)
@@ -116,7 +117,7 @@ class Hub:
                                  connection=name, at=self.clock())
         self.busy.add(name)
         try:
-            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=dry_run)
+            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=dry_run, on_progress=on_progress)
         finally:
             self.busy.discard(name)
 

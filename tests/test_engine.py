@@ -467,3 +467,18 @@ async def test_two_remote_records_matching_one_home_record_both_wait_for_review(
     assert result.counts["skipped"] == 2
     assert await rig.store.list_links("mem") == []
     assert len(await rig.store.unlinked_remote("mem", "contact", review_only=True)) == 2
+
+
+async def test_an_export_of_a_selection_reports_progress_as_done_over_total(rig: Rig):
+    rig.use(entity=contact_entity(KARBON_LIKE, create={"to_home": "on_request", "to_remote": "on_request"}))
+    ids = [(await rig.home(f"Person {n}")).id for n in range(3)]
+    rig.remote.fail_writes["Person 1"] = "refused"
+    seen: list[tuple[int, int | None, int]] = []
+    result = await rig.engine.sync(Scope(create_remote=True, record_ids=tuple(ids)),
+                                   on_progress=lambda run: seen.append((run.counts["seen"], run.total,
+                                                                        run.counts["failed"])))
+    assert [(done, total) for done, total, _failed in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert seen[-1][2] == 1
+    assert result.counts["total"] == 3 and result.status == "completed with 1 error"
+    stored = await rig.store.run(result.run_id)
+    assert stored["counts"]["total"] == 3
