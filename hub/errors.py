@@ -4,12 +4,16 @@
     ├── ConfigError           the configuration is wrong; fix the file named in the message
     ├── ContractError         a contract is invalid; the message lists FILE: /pointer: rule
     ├── PluginError           a plugin raised or misbehaved; the message names the plugin
-    └── SyncError
-        ├── FatalSyncError    stop the run (bad credentials, re-authorisation required, ...)
-        ├── RetriableError    back off and retry (system down, timeouts, 5xx)
-        │   └── RateLimited   the system said "too many requests"; pause until `until`
-        └── RecordError       skip this record, note it on its run item, go on
-            └── StaleWrite    the record changed remotely since it was read; re-read and re-apply
+    ├── SyncError
+    │   ├── FatalSyncError    stop the run (bad credentials, re-authorisation required, ...)
+    │   ├── RetriableError    back off and retry (system down, timeouts, 5xx)
+    │   │   └── RateLimited   the system said "too many requests"; pause until `until`
+    │   └── RecordError       skip this record, note it on its run item, go on
+    │       └── StaleWrite    the record changed remotely since it was read; re-read and re-apply
+    └── WebhookError          a webhook refused at intake, answered with its ``status``
+        ├── SignatureInvalid  401: missing, malformed or wrong signature
+        ├── MalformedPayload  400: not what the vendor sends
+        └── PayloadTooLarge   413: over the size limit
 """
 
 from __future__ import annotations

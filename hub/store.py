@@ -310,33 +310,18 @@ class Store:
 
     async def links_by_remote(self, connection: str, entity: str, remote_ids: Iterable[str]) -> dict[str, Link]:
         """Links of one connection and type, keyed by remote id."""
-        found: dict[str, Link] = {}
-        for chunk in _chunks(list(remote_ids)):
-            marks = ",".join("?" * len(chunk))
-            sql = (f"SELECT {_LINK_COLUMNS} FROM links WHERE connection = ? AND entity = ? "
-                   f"AND remote_id IN ({marks})")
-            for row in await self.fetchall(sql, [connection, entity, *chunk]):
-                found[row[4]] = _link(row)
-        return found
+        return {link.remote_id: link for link in await self._links_where(connection, entity, "remote_id", remote_ids)}
 
     async def links_by_home(self, connection: str, entity: str, home_ids: Iterable[str]) -> dict[str, Link]:
         """Links of one connection and type, keyed by home id."""
-        found: dict[str, Link] = {}
-        for chunk in _chunks(list(home_ids)):
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_LINK_COLUMNS} FROM links WHERE connection = ? AND entity = ? AND home_id IN ({marks})"
-            for row in await self.fetchall(sql, [connection, entity, *chunk]):
-                found[row[3]] = _link(row)
-        return found
+        return {link.home_id: link for link in await self._links_where(connection, entity, "home_id", home_ids)}
 
-    async def links_by_key(self, connection: str, entity: str, keys: Iterable[str]) -> dict[str, Link]:
-        """Links of one connection and type, keyed by link key."""
-        found: dict[str, Link] = {}
-        for chunk in _chunks(list(keys)):
+    async def _links_where(self, connection: str, entity: str, column: str, values: Iterable[str]) -> list[Link]:
+        found: list[Link] = []
+        for chunk in _chunks(list(values)):
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT {_LINK_COLUMNS} FROM links WHERE connection = ? AND entity = ? AND link_key IN ({marks})"
-            for row in await self.fetchall(sql, [connection, entity, *chunk]):
-                found[row[5]] = _link(row)
+            sql = f"SELECT {_LINK_COLUMNS} FROM links WHERE connection = ? AND entity = ? AND {column} IN ({marks})"
+            found.extend(_link(row) for row in await self.fetchall(sql, [connection, entity, *chunk]))
         return found
 
     async def list_links(self, connection: str, entity: str | None = None) -> list[Link]:
