@@ -30,6 +30,13 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "connections": sorted(hub.config.connections)})
 
 
+async def json_error(request: Request, exc: Exception) -> JSONResponse:
+    """Unroutable requests answer JSON like every other error of the hub."""
+    status = getattr(exc, "status_code", 500)
+    return JSONResponse({"error": getattr(exc, "detail", "error")}, status_code=status,
+                        headers=getattr(exc, "headers", None))
+
+
 def create_app(hub: Hub, *, background: bool = True) -> Starlette:
     """Assemble the app around an opened hub; ``background`` starts the inbox workers and timers."""
     from hub.api import api_routes, openapi_route
@@ -70,7 +77,8 @@ def create_app(hub: Hub, *, background: bool = True) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = Starlette(routes=routes, middleware=[Middleware(BearerAuth, users=hub.config.users)], lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[Middleware(BearerAuth, users=hub.config.users)], lifespan=lifespan,
+                    exception_handlers={404: json_error, 405: json_error})
     app.state.hub = hub
     return app
 
