@@ -34,6 +34,9 @@ OVERLAP = timedelta(seconds=5)
 STALE_RETRIES = 2
 """How many times a write that lost a race is re-read and re-applied before the record is reported failed."""
 
+YIELD_EVERY = 100
+"""Records merged between two yields to the event loop: a page of 1,000 must not hold up webhook intake."""
+
 Mode = Literal["contract", "pull", "newest"]
 
 
@@ -180,6 +183,7 @@ class _EntitySync:
         self.entity = contract.name
         self.handled: set[str] = set()
         self.seen_remote: set[str] = set()
+        self.contested: set[str] = set()
         self.absent_is_blank = engine.system.absent_means_blank
 
     # --- the three steps ---------------------------------------------------------------------------------------
@@ -267,9 +271,19 @@ class _EntitySync:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await ahead
         if not self.run.dry_run:
-            watermark = min(filter(None, (newest, self.run.started_at)), default=None) if newest else None
-            await self._save_cursor(watermark=iso(watermark) if watermark else cursor["watermark"], token=None)
+            await self._save_cursor(watermark=self._next_watermark(cursor["watermark"], newest), token=None)
         return complete and self.run.counts["failed"] == 0
+
+    def _next_watermark(self, current: str | None, newest: datetime | None) -> str | None:
+        """Move the watermark only for a run that saw every change since it: not a webhook's targeted pull, not
+        a run over some fields, not one that started later than the watermark; never past the run's start."""
+        mark = parse_iso(current)
+        since = self.scope.since
+        covers = not self.scope.remote_ids and not self.scope.fields and (since is None or (mark and since <= mark))
+        if not covers or newest is None:
+            return current
+        moved = min(newest, self.run.started_at)
+        return iso(max(moved, mark)) if mark else iso(moved)
 
     async def push_home_changes(self) -> None:
         """Push linked home records edited at home since their last sync (and not handled this run)."""
@@ -343,26 +357,31 @@ class _EntitySync:
                 await self._remote_deleted(record, links.get(record.id))
         matches = await self._match([r for r in live if r.id not in links])
         homes = await self.store.records(
-            [link.home_id for link in links.values()] + [h.id for found in matches.values() for h in found[1][:1]]
+            [link.home_id for link in links.values()] + [m.homes[0].id for m in matches.values() if m.homes]
         )
         claimed: set[str] = set()
-        single = [found[1][0].id for found in matches.values() if len(found[1]) == 1]
-        contested = {home_id for home_id in single if single.count(home_id) > 1}
+        single = [m.homes[0].id for m in matches.values() if len(m.homes) == 1 and not m.taken]
+        # A home record two remote records claim is contested for the whole run, whichever page the second is on.
+        self.contested.update(home_id for home_id in single if single.count(home_id) > 1)
+        contested = self.contested
         plans: list[_Plan] = []
-        for record in live:
+        for number, record in enumerate(live, start=1):
             link = links.get(record.id)
             if link is not None:
                 plan = await self._plan_linked(record, link, homes.get(link.home_id))
             else:
                 plan = await self._plan_unlinked(record, matches[record.id], homes, claimed, contested)
             plans.append(plan)
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
         for plan in plans:
             await self._send(plan)
         await self._apply(plans, next_token=next_token)
 
-    async def _match(self, records: list[RemoteRecord]) -> dict[str, tuple[str, list[HomeRecord]]]:
-        """For each unlinked remote record, the first match rule with candidates, and those candidates."""
-        result: dict[str, tuple[str, list[HomeRecord]]] = {r.id: ("", []) for r in records}
+    async def _match(self, records: list[RemoteRecord]) -> dict[str, _Match]:
+        """For each unlinked remote record, the first match rule with free candidates, and those candidates; or,
+        where a rule found only home records already linked to other remote records, those (taken)."""
+        result: dict[str, _Match] = {r.id: _Match("", []) for r in records}
         pending = list(records)
         for rule in self.contract.match:
             if not pending:
@@ -376,11 +395,14 @@ class _EntitySync:
             still: list[RemoteRecord] = []
             for record in pending:
                 value = keyed[record.id]
-                homes = [h for h in found.get(value, []) if h.id not in linked] if not is_blank(value) else []
+                every = [] if is_blank(value) else found.get(value, [])
+                homes = [h for h in every if h.id not in linked]
                 if homes:
-                    result[record.id] = (_describe_rule(rule, value), homes)
-                else:
-                    still.append(record)
+                    result[record.id] = _Match(_describe_rule(rule, value), homes)
+                    continue
+                if every and not result[record.id].homes:
+                    result[record.id] = _Match(_describe_rule(rule, value), every, taken=True)
+                still.append(record)
             pending = still
         return result
 
@@ -430,11 +452,17 @@ class _EntitySync:
         decisions = self._merge(home, values, self._remote_changed(record, link, values), phase, record)
         return self._plan_from(decisions, home, link, record, values, phase, new_link=False)
 
-    async def _plan_unlinked(self, record: RemoteRecord, match: tuple[str, list[HomeRecord]],
+    async def _plan_unlinked(self, record: RemoteRecord, match: _Match,
                              homes: dict[str, HomeRecord], claimed: set[str], contested: set[str]) -> _Plan:
         values = await self._remote_values(record)
         name = self._remote_name(record)
-        how, candidates = match
+        how, candidates = match.how, match.homes
+        if match.taken:
+            names = ", ".join(repr(h.name) for h in candidates)
+            return _Plan(Item(self.entity, "skipped",
+                              f"matches ({how}) home record {names}, already linked to another remote record: "
+                              "left in the review queue", None, record.id, name),
+                         remote=record, values=values, unlinked=("taken", [h.id for h in candidates]))
         if len(candidates) == 1 and candidates[0].id in contested:
             return _Plan(Item(self.entity, "skipped",
                               f"several remote records match home record {candidates[0].name!r} ({how}): "
@@ -734,7 +762,9 @@ class _EntitySync:
             return
         stamp = iso(now) or ""
         writes = _Writes()
-        for plan in plans:
+        for number, plan in enumerate(plans, start=1):
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             if plan.item.action == "failed" or (plan.quiet and plan.item.action == "unchanged"):
                 continue
             self._plan_writes(writes, plan, now, stamp)
@@ -900,6 +930,15 @@ class _Writes:
             await store.drop_unlinked_many(tx, connection, entity, [link.remote_id for link in self.new_links])
         if self.saved_links:
             await store.save_links(tx, self.saved_links)
+
+
+@dataclass(frozen=True)
+class _Match:
+    """What the match rules found for one unlinked remote record."""
+
+    how: str
+    homes: list[HomeRecord]
+    taken: bool = False
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,8 +14,12 @@ from hub.errors import HubError
 from hub.store import Store, dumps, iso
 from hub.types import WebhookEvent
 
-MAX_ATTEMPTS = 6
-"""After this many failed attempts an event is dead: kept with its error until someone replays it."""
+MAX_ATTEMPTS = 12
+"""After this many failed attempts an event is dead: kept with its error until someone replays it.
+
+With the delays below the retries span fifty minutes to two hours, so an outage of the system (or of the hub's
+own network) that long costs no event, where six attempts gave up within three minutes.
+"""
 
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(minutes=30)
@@ -49,15 +55,82 @@ async def accept(
         )
         for index, event in enumerate(events)
     ]
-    async with store.transaction() as tx:
-        before = tx.total_changes
-        await tx.executemany(
-            "INSERT OR IGNORE INTO inbox (connection, event_key, entity, remote_id, action, payload, received_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        new = tx.total_changes - before
+    new = await _committer(store).commit(rows)
     return new, len(rows) - new
+
+
+class _GroupCommit:
+    """Commits the deliveries that arrive while a commit runs together, in the next transaction.
+
+    A commit costs far more than an insert, so under load one transaction per delivery is what limits intake.
+    Each delivery still returns only once its events are durable, and a failed commit fails every delivery in it.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.waiting: list[tuple[list[tuple[Any, ...]], asyncio.Future[int]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def commit(self, rows: list[tuple[Any, ...]]) -> int:
+        """Commit one delivery's rows with whatever else is waiting; return how many were new."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.waiting.append((rows, future))
+        if self.task is None:
+            # A task of its own, not the caller's: a client hanging up must not cancel others' commit.
+            self.task = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    counts = await self._write([rows for rows, _future in batch])
+                except Exception as exc:
+                    for _rows, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_rows, future), count in zip(batch, counts, strict=True):
+                    if not future.done():
+                        future.set_result(count)
+        finally:
+            self.task = None
+
+    async def _write(self, deliveries: list[list[tuple[Any, ...]]]) -> list[int]:
+        """Insert every delivery's rows in one transaction; how many of each delivery's were new."""
+        keys = {(row[0], row[1]) for rows in deliveries for row in rows}
+        async with self.store.transaction() as tx:
+            known: set[tuple[str, str]] = set()
+            for connection in {connection for connection, _key in keys}:
+                wanted = [key for conn, key in keys if conn == connection]
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start:start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    async with tx.execute(f"SELECT event_key FROM inbox WHERE connection = ? AND event_key IN "
+                                          f"({marks})", [connection, *chunk]) as cursor:
+                        known.update((connection, key) for (key,) in await cursor.fetchall())
+            counts = []
+            for rows in deliveries:
+                fresh = {(row[0], row[1]) for row in rows} - known
+                counts.append(len(fresh))
+                known |= fresh
+            await tx.executemany(
+                "INSERT OR IGNORE INTO inbox (connection, event_key, entity, remote_id, action, payload, received_at, "
+                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [row for rows in deliveries for row in rows],
+            )
+        return counts
+
+
+_COMMITTERS: weakref.WeakKeyDictionary[Store, _GroupCommit] = weakref.WeakKeyDictionary()
+
+
+def _committer(store: Store) -> _GroupCommit:
+    committer = _COMMITTERS.get(store)
+    if committer is None:
+        committer = _COMMITTERS[store] = _GroupCommit(store)
+    return committer
 
 
 async def claim(store: Store, *, at: datetime, limit: int = 50) -> list[dict[str, Any]]:

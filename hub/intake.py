@@ -7,7 +7,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub.errors import MalformedPayload, PayloadTooLarge, SignatureInvalid, WebhookError
+from hub.errors import PayloadTooLarge, SignatureInvalid, WebhookError
 from hub.inbox import accept
 from hub.runtime import Hub
 from hub.verifiers import Verifier
@@ -34,7 +34,7 @@ async def read_limited(request: Request, limit: int = MAX_BODY) -> bytes:
 
 
 async def receive_webhook(request: Request) -> Response:
-    """POST /webhooks/{connection}: 200 once the events are durable; 401, 400, 404 or 413 otherwise."""
+    """POST /webhooks/{connection}: 200 once the events are durable; 401, 400, 404, 413 (or 500) otherwise."""
     hub: Hub = request.app.state.hub
     name = request.path_params["connection"]
     if name not in hub.config.connections or name in hub.unavailable:
@@ -75,8 +75,14 @@ def _parse(system: object, body: bytes, request: Request) -> list:
         return system.parse_webhook(body, request.headers)  # type: ignore[attr-defined]
     except WebhookError:
         raise
-    except Exception as exc:  # a plugin bug must not look like the vendor's fault, nor lose the hub
+    except Exception as exc:  # a plugin bug is the hub's fault, not the vendor's: answer 5xx so the vendor retries
         log.exception("plugin %s failed to read a webhook", type(system).__name__)
-        raise MalformedPayload(
+        raise PluginFailed(
             f"the {type(system).__name__} plugin could not read the body: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+class PluginFailed(WebhookError):
+    """The plugin raised while reading a verified webhook (answered 500, so the vendor sends it again)."""
+
+    status = 500

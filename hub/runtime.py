@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +36,8 @@ class Hub:
     transport_for: TransportFactory | None = None
     clock: Callable[[], datetime] = now_utc
     unavailable: dict[str, str] = field(default_factory=dict)
-    busy: set[str] = field(default_factory=set)
+    busy: Counter[str] = field(default_factory=Counter)
+    """How many syncs of each connection this process is running now."""
     _systems: dict[str, System] = field(default_factory=dict)
     _limiters: dict[str, Limiter] = field(default_factory=dict)
 
@@ -115,11 +117,13 @@ class Hub:
             what = ", ".join(scope.entities) or "everything"
             await self.store.log(actor, "sync requested", f"{actor} asked for a sync of {name} ({what})",
                                  connection=name, at=self.clock())
-        self.busy.add(name)
+        self.busy[name] += 1
         try:
             return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=dry_run, on_progress=on_progress)
         finally:
-            self.busy.discard(name)
+            self.busy[name] -= 1
+            if not self.busy[name]:
+                del self.busy[name]
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """Each loaded system plugin: name, version, entity types and contract path; and each failure."""

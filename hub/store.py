@@ -150,7 +150,8 @@ class Store:
         db = await aiosqlite.connect(str(path), isolation_level=None)
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA busy_timeout=10000")
-        await db.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk before the hub answers (a webhook's 2xx promises the event survives a power loss).
+        await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA foreign_keys=ON")
         store = cls(db, path)
         try:

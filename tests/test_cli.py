@@ -237,7 +237,9 @@ def test_inbox_shows_a_dead_event_with_its_error_and_replay_queues_it_again(caps
 
     status, out, _ = hub_cli(capsys, "inbox", "--status", "dead")
     assert status == 0
-    assert re.search(rf"^{event_id}\s+mem\s+contact\s+R7\s+updated\s+dead\s+6\s+memory: cannot reach", out, re.M)
+    assert re.search(
+        rf"^{event_id}\s+mem\s+contact\s+R7\s+updated\s+dead\s+{inbox.MAX_ATTEMPTS}\s+memory: cannot reach", out, re.M
+    )
 
     status, out, _ = hub_cli(capsys, "inbox", "replay", str(event_id))
     assert (status, out.strip()) == (0, f"event {event_id} queued again")

@@ -140,7 +140,7 @@ async def test_a_failing_event_is_retried_then_dead_lettered_with_its_error(stor
         (row,) = await inbox.list_events(store)
         assert row["status"] == "pending" and row["last_error"] == f"refused {attempt}"
         wait = parse_iso(row["next_attempt_at"]) - now
-        ceiling = timedelta(seconds=5) * 2 ** (attempt - 1)
+        ceiling = min(inbox.MAX_DELAY, inbox.BASE_DELAY * 2 ** (attempt - 1))
         assert ceiling / 2 <= wait <= ceiling
         now += wait
     (last,) = await inbox.claim(store, at=now)
@@ -177,3 +177,22 @@ async def test_finished_events_are_listed_done_and_filtered_by_status(store: Sto
     assert [r["remote_id"] for r in await inbox.list_events(store, status="done")] == ["R1"]
     assert [r["remote_id"] for r in await inbox.list_events(store, status="claimed")] == ["R2"]
     assert [r["remote_id"] for r in await inbox.list_events(store)] == ["R2", "R1"]
+
+
+class Fixed(random.Random):
+    """A random source that always draws the same number."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def test_retries_ride_out_an_outage_of_most_of_an_hour_and_give_up_within_two():
+    def all_waits(rng: random.Random) -> timedelta:
+        return sum((inbox.backoff(n, rng) for n in range(1, inbox.MAX_ATTEMPTS)), timedelta())
+
+    assert all_waits(Fixed(0.0)) >= timedelta(minutes=50)
+    assert all_waits(Fixed(1.0)) <= timedelta(hours=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -343,3 +344,71 @@ async def test_a_connection_without_a_webhook_secret_refuses_every_delivery_401(
         assert response.status_code == 401 and "no webhook secret is configured" in response.json()["error"]
     finally:
         await hub.close()
+
+
+# --- XML only through defusedxml ------------------------------------------------------------------------------------
+
+XML_PARSERS = {
+    "fromstring",
+    "fromstringlist",
+    "parse",
+    "iterparse",
+    "XML",
+    "XMLID",
+    "XMLParser",
+    "XMLPullParser",
+    "parseString",
+    "make_parser",
+    "expatbuilder",
+    "pulldom",
+    "sax",
+    "minidom",
+    "expat",
+}
+
+
+def xml_parsing_outside_defusedxml(source: str) -> list[str]:
+    """Where a module reaches a standard-library or lxml XML parser directly, by line."""
+    found: list[str] = []
+    modules: set[str] = set()  # names bound to standard-library XML modules
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "lxml":
+                    found.append(f"line {node.lineno}: imports {alias.name}")
+                elif alias.name.split(".")[0] in ("xml", "pyexpat"):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            root = node.module.split(".")[0]
+            if root == "lxml":
+                found.append(f"line {node.lineno}: imports from {node.module}")
+            elif root in ("xml", "pyexpat"):
+                for alias in node.names:
+                    if alias.name in XML_PARSERS or alias.name in ("ElementTree", "cElementTree", "dom"):
+                        found.append(f"line {node.lineno}: imports {alias.name} from {node.module}")
+        elif isinstance(node, ast.Attribute) and node.attr in XML_PARSERS:
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                found.append(f"line {node.lineno}: uses {base.id}...{node.attr}")
+    return found
+
+
+def test_the_xml_check_finds_a_direct_parser():
+    assert xml_parsing_outside_defusedxml("import xml.etree.ElementTree as ET\nET.fromstring(b'<a/>')\n")
+    assert xml_parsing_outside_defusedxml("from xml.dom.minidom import parseString\n")
+    assert xml_parsing_outside_defusedxml("import lxml.etree\n")
+    assert not xml_parsing_outside_defusedxml("from xml.etree.ElementTree import Element, SubElement, tostring\n")
+    assert not xml_parsing_outside_defusedxml("from defusedxml.ElementTree import fromstring\n")
+
+
+def test_no_module_of_the_hub_or_its_plugins_parses_xml_without_defusedxml():
+    root = Path(__file__).resolve().parent.parent
+    offenders = {
+        str(path.relative_to(root)): where
+        for folder in ("hub", "plugins")
+        for path in sorted((root / folder).rglob("*.py"))
+        if (where := xml_parsing_outside_defusedxml(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}
