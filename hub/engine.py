@@ -113,11 +113,10 @@ class Engine:
         """Run one sync; the result says how it ended (errors of single records never stop it)."""
         entities = self.entities_in(scope)
         now = self.clock()
-        run = await start_run(self.store, connection=self.name, entities=entities, trigger=trigger, actor=actor,
-                              scope=scope.as_dict(), dry_run=dry_run, now=now)
-        run.on_progress = on_progress
         selected = scope.record_ids if scope.create_remote else scope.remote_ids if scope.create_home else ()
-        run.total = len(selected) if selected else None
+        run = await start_run(self.store, connection=self.name, entities=entities, trigger=trigger, actor=actor,
+                              scope=scope.as_dict(), dry_run=dry_run, now=now, total=len(selected) or None)
+        run.on_progress = on_progress
         status, summary = "running", ""
         try:
             await self._refuse_unsafe_first_sync(scope, entities)
@@ -301,34 +300,40 @@ class _EntitySync:
             self.handled.add(record.id)
 
     async def create_remote_records(self) -> None:
-        """Create (or link, by exact name) home-only records remotely, as the create rule and the scope allow."""
+        """Create home-only records remotely: those a person asked for; every available one where an option says
+        send all; otherwise only records new to the hub since the connection's first sync, because records that
+        were already there and found no match wait for a person (the seeds' manual linking and Contact Match)."""
         rule = self.contract.create_rule_to_remote(self.engine.options)
         if self.contract.pull_only or rule == "never":
             return
-        if rule == "on_request":
-            if not (self.scope.create_remote and self.scope.record_ids):
-                return
+        explicit = self.scope.create_remote and bool(self.scope.record_ids)
+        if explicit:
             records = [r for r in (await self.store.records(self.scope.record_ids)).values()
                        if r.entity == self.entity and r.deleted_at is None]
             linked = await self.store.links_by_home(self.connection, self.entity, [r.id for r in records])
             records = [r for r in records if r.id not in linked]
-        else:
-            if self.scope.remote_ids or self.scope.create_home or self.scope.mode != "contract":
-                return  # an import, a webhook's targeted pull or a one-record pull/newest creates nothing remotely
+        elif rule == "auto" and not (self.scope.remote_ids or self.scope.create_home or self.scope.mode != "contract"):
             records = await self.store.unlinked_home(self.connection, self.entity)
             if self.scope.record_ids:
                 records = [r for r in records if r.id in set(self.scope.record_ids)]
+            option = self.contract.create_option
+            if not (option and self.engine.options.get(option)):
+                first = await self._first_sync_started()
+                records = [r for r in records if r.created_at > first]
+            delinked = await self.store.delinked_homes(self.connection, self.entity)
+            records = [r for r in records if r.id not in delinked]
+        else:
+            return
         in_review = {home_id for row in await self.store.unlinked_remote(self.connection, self.entity,
                                                                          review_only=True)
                      for home_id in row["candidates"]}
-        explicit = rule == "on_request"
         for record in records:
             if record.id in self.handled:
                 continue
             held = self._held_back(record)
             if held or record.id in in_review:
                 if explicit:
-                    reason = held or "waits in the review queue: several remote records share its name"
+                    reason = held or "waits in the review queue: a remote record claims it too"
                     self.run.add(Item(self.entity, "skipped", f"not sent: {reason}", record.id, None, record.name))
                 continue
             try:
@@ -336,6 +341,13 @@ class _EntitySync:
             except RecordError as exc:
                 await self._commit_item(Item(self.entity, "failed", f"not created in {self.engine.contract.system}: "
                                              f"{exc}", record.id, None, record.name, error=str(exc)))
+
+    async def _first_sync_started(self) -> str:
+        """When this connection's first sync began (this run's start, if it is the first)."""
+        row = await self.store.fetchone(
+            "SELECT min(started_at) FROM runs WHERE connection = ? AND status != 'refused'", (self.connection,))
+        first = row[0] if row and row[0] else None
+        return min(filter(None, (first, iso(self.run.started_at))))
 
     async def apply_enumerated_deletes(self) -> None:
         """A complete listing without a linked record proves it was deleted remotely: apply the contract's rule."""
@@ -389,13 +401,14 @@ class _EntitySync:
             keyed = {r.id: self._match_value(rule, r) for r in pending}
             keys = {v for v in keyed.values() if not is_blank(v)}
             found = await self._candidates(rule, keys)
+            apart = await self.store.delinked_pairs(self.connection, self.entity, [r.id for r in pending])
             linked = await self.store.links_by_home(
                 self.connection, self.entity, [h.id for homes in found.values() for h in homes]
             )
             still: list[RemoteRecord] = []
             for record in pending:
                 value = keyed[record.id]
-                every = [] if is_blank(value) else found.get(value, [])
+                every = [] if is_blank(value) else [h for h in found.get(value, []) if (h.id, record.id) not in apart]
                 homes = [h for h in every if h.id not in linked]
                 if homes:
                     result[record.id] = _Match(_describe_rule(rule, value), homes)
@@ -404,6 +417,11 @@ class _EntitySync:
                     result[record.id] = _Match(_describe_rule(rule, value), every, taken=True)
                 still.append(record)
             pending = still
+        apart = {remote_id for _home, remote_id in await self.store.delinked_pairs(
+            self.connection, self.entity, [r.id for r in pending])}
+        for record in pending:
+            if record.id in apart and not result[record.id].homes:
+                result[record.id] = _Match("", [], delinked=True)
         return result
 
     def _match_value(self, rule: dict[str, Any], record: RemoteRecord) -> str:
@@ -486,6 +504,9 @@ class _EntitySync:
             plan.item.action = "updated" if plan.item.action == "unchanged" else plan.item.action
             return plan
         rule = self.contract.create_to_home
+        if match.delinked and not self.scope.create_home:
+            return _Plan(Item(self.entity, "skipped", "delinked by a person: link it by hand or import it", None,
+                              record.id, name), remote=record, values=values, unlinked=("unmatched", []))
         if rule == "never" and not self.contract.match:
             # Records only the hub creates (transactions it sends): a remote one it did not send is not its business.
             return _Plan(Item(self.entity, "unchanged", "not the hub's record", None, record.id, name), quiet=True,
@@ -939,6 +960,7 @@ class _Match:
     how: str
     homes: list[HomeRecord]
     taken: bool = False
+    delinked: bool = False
 
 
 @dataclass

@@ -31,6 +31,8 @@ async def link_by_hand(store: Store, connection: str, contract: EntityContract, 
     async with store.transaction() as tx:
         await store.insert_link(tx, link)
         await store.drop_unlinked(tx, connection, entity, remote_id)
+        await tx.execute("DELETE FROM delinked WHERE connection = ? AND entity = ? AND home_id = ? AND remote_id = ?",
+                         (connection, entity, home_id, remote_id))
     await store.log(actor, "link", f"{connection}: linked {entity} {home.name!r} to remote {remote_id}",
                     connection=connection, at=at)
     return link
@@ -38,7 +40,7 @@ async def link_by_hand(store: Store, connection: str, contract: EntityContract, 
 
 async def delink(store: Store, connection: str, entity: str, *, home_id: str | None = None,
                  remote_id: str | None = None, actor: str, at: datetime) -> Link:
-    """Untie a link (named by either side); both records stay, and neither is synced until linked again."""
+    """Untie a link (named by either side); both records stay, and matching never ties this pair again."""
     if home_id:
         found = await store.links_by_home(connection, entity, [home_id])
     elif remote_id:
@@ -50,6 +52,13 @@ async def delink(store: Store, connection: str, entity: str, *, home_id: str | N
     (link,) = found.values()
     async with store.transaction() as tx:
         await store.delete_link(tx, link.id)
+        await tx.execute("INSERT OR REPLACE INTO delinked (connection, entity, home_id, remote_id, at) "
+                         "VALUES (?, ?, ?, ?, ?)", (connection, entity, link.home_id, link.remote_id, iso(at)))
+        # The remote record is unmatched again from now, not only once a pull happens to list it.
+        await store.put_unlinked_many(tx, connection, entity, [(
+            link.remote_id, str(link.remote_snapshot.get("name", "")), {}, link.remote_modified,
+            f"delinked by {actor}: link it by hand or import it", [],
+        )], at)
     await store.log(actor, "delink", f"{connection}: delinked {entity} {link.home_id} from remote {link.remote_id}",
                     connection=connection, at=at)
     return link

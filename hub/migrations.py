@@ -56,6 +56,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX unlinked_by_name ON unlinked_remote (connection, entity, name_key);
 
+    CREATE TABLE delinked (                -- pairs a person separated: never matched together again
+        connection TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        home_id TEXT NOT NULL,
+        remote_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (connection, entity, home_id, remote_id)
+    );
+
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
         connection TEXT NOT NULL,

@@ -85,9 +85,9 @@ class Run:
 
 
 async def start_run(store: Store, *, connection: str, entities: list[str], trigger: str, actor: str,
-                    scope: dict[str, Any], dry_run: bool, now: datetime) -> Run:
+                    scope: dict[str, Any], dry_run: bool, now: datetime, total: int | None = None) -> Run:
     """Begin a run, refusing if one of the same connection and entity type is in progress."""
-    run = Run(None, connection, entities, trigger, actor, scope, dry_run, now)
+    run = Run(None, connection, entities, trigger, actor, scope, dry_run, now, total=total)
     if dry_run:
         return run
     async with store.transaction() as tx:
@@ -108,9 +108,9 @@ async def start_run(store: Store, *, connection: str, entities: list[str], trigg
                     f"a sync of {connection} ({', '.join(sorted(overlap))}) is already in progress (run {run_id})"
                 )
         cursor = await tx.execute(
-            "INSERT INTO runs (connection, entities, trigger, actor, scope, dry_run, status, started_at, heartbeat_at)"
-            " VALUES (?, ?, ?, ?, ?, 0, 'running', ?, ?)",
-            (connection, dumps(entities), trigger, actor, dumps(scope), iso(now), iso(now)),
+            "INSERT INTO runs (connection, entities, trigger, actor, scope, dry_run, status, counts, started_at, "
+            "heartbeat_at) VALUES (?, ?, ?, ?, ?, 0, 'running', ?, ?, ?)",
+            (connection, dumps(entities), trigger, actor, dumps(scope), dumps(run.progress()), iso(now), iso(now)),
         )
         run.id = cursor.lastrowid
     return run

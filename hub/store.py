@@ -325,6 +325,22 @@ class Store:
             found.extend(_link(row) for row in await self.fetchall(sql, [connection, entity, *chunk]))
         return found
 
+    async def delinked_pairs(self, connection: str, entity: str, remote_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """(home id, remote id) pairs a person delinked, for these remote records: matching never rejoins them."""
+        pairs: set[tuple[str, str]] = set()
+        for chunk in _chunks(list(remote_ids)):
+            marks = ",".join("?" * len(chunk))
+            sql = ("SELECT home_id, remote_id FROM delinked WHERE connection = ? AND entity = ? "
+                   f"AND remote_id IN ({marks})")
+            pairs.update((row[0], row[1]) for row in await self.fetchall(sql, [connection, entity, *chunk]))
+        return pairs
+
+    async def delinked_homes(self, connection: str, entity: str) -> set[str]:
+        """Home records a person delinked on this connection: not created remotely behind their back."""
+        rows = await self.fetchall("SELECT home_id FROM delinked WHERE connection = ? AND entity = ?",
+                                   (connection, entity))
+        return {row[0] for row in rows}
+
     async def list_links(self, connection: str, entity: str | None = None) -> list[Link]:
         """Every link of a connection (of one type, if given)."""
         sql = f"SELECT {_LINK_COLUMNS} FROM links WHERE connection = ?"

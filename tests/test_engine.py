@@ -203,8 +203,11 @@ async def test_unmatched_remote_record_waits_for_a_person_when_creation_is_on_re
     assert await rig.store.unlinked_remote("mem", "contact") == []
 
 
-async def test_home_only_records_are_created_remotely_when_the_rule_is_auto(rig: Rig):
+async def test_records_new_to_the_hub_are_created_remotely_when_the_rule_is_auto(rig: Rig):
     rig.use()
+    await rig.home("Already Here", email="old@example")
+    first = await rig.sync()
+    assert first.counts["created"] == 0, "records that found no match at the first sync wait for a person"
     await rig.home("Only At Home", email="home@example")
     result = await rig.sync()
     assert result.counts["created"] == 1
@@ -213,6 +216,7 @@ async def test_home_only_records_are_created_remotely_when_the_rule_is_auto(rig:
     assert link.how == "created"
     again = await rig.sync()
     assert again.counts["created"] == 0 and len(rig.remote.records["contact"]) == 1
+    assert (await rig.store.unlinked_home("mem", "contact"))[0].name == "Already Here"
 
 
 async def test_a_link_key_keeps_records_linked_through_renames_and_code_changes(rig: Rig):
@@ -223,6 +227,7 @@ async def test_a_link_key_keeps_records_linked_through_renames_and_code_changes(
         create={"to_home": "never", "to_remote": "auto"},
     )
     rig.use(entity=entity)
+    await rig.sync()
     await rig.home("Rabies vaccine", price=30)
     await rig.sync()
     (created,) = rig.remote.records["contact"].values()
@@ -257,6 +262,7 @@ async def test_nc_only_and_unavailable_records_are_never_sent_and_proxied_ones_a
         proxy={"home": "proxy_id"},
     )
     rig.use(entity=entity)
+    await rig.sync()
     await rig.home("No charge", nc_only=True, shipped=True)
     await rig.home("Not shipped", shipped=False)
     await rig.home("Shipped", shipped=True)
@@ -321,6 +327,7 @@ async def test_a_dry_run_returns_the_plan_and_writes_nothing(rig: Rig):
 
 async def test_one_record_failing_does_not_stop_the_run(rig: Rig):
     rig.use()
+    await rig.sync()
     await rig.home("Good One", email="g@example")
     await rig.home("Bad One", email="b@example")
     rig.remote.fail_writes["Bad One"] = "DisplayName contains a colon"
@@ -482,3 +489,18 @@ async def test_an_export_of_a_selection_reports_progress_as_done_over_total(rig:
     assert result.counts["total"] == 3 and result.status == "completed with 1 error"
     stored = await rig.store.run(result.run_id)
     assert stored["counts"]["total"] == 3
+
+
+async def test_a_delinked_pair_is_not_matched_again_and_the_remote_record_is_unmatched(rig: Rig):
+    from hub.linking import delink
+
+    rig.use()
+    ada = await rig.home("Ada")
+    rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync()
+    await delink(rig.store, "mem", "contact", home_id=ada.id, actor="amy", at=rig.clock())
+    (row,) = await rig.store.unlinked_remote("mem", "contact")
+    assert "delinked by amy" in row["reason"]
+    await rig.sync(Scope(full=True))
+    assert await rig.store.list_links("mem") == []
+    assert len(rig.remote.records["contact"]) == 1, "the delinked home record is not created remotely either"
