@@ -1,7 +1,7 @@
 """The hub's JSON API under ``/api`` and its OpenAPI document at ``/openapi.json``.
 
-Routes live by subject in ``hub.api_runs`` (connections, syncs, runs, activity), ``hub.api_links`` (linking,
-import, export, per-record syncs, the report) and ``hub.api_records`` (home records, inbox, plugins). Each
+Routes live by subject in ``hub.api_runs`` (connections, syncs, runs, activity), ``hub.api_links`` (linking, the
+import list, import, export, per-record syncs, the report) and ``hub.api_records`` (home records, inbox, plugins). Each
 carries an ``Operation`` that both checks its input and documents it (``hub.openapi``).
 """
 

@@ -1,4 +1,4 @@
-"""API routes for linking: the linked and unmatched lists, linking by hand, import, export, per-record syncs, report."""
+"""API routes for linking: the linked and unmatched lists, linking by hand, the import list, import and export."""
 
 from __future__ import annotations
 
@@ -8,16 +8,26 @@ from starlette.responses import Response
 
 from hub.api_http import ApiError, Call, Json, api
 from hub.api_runs import CONNECTION_NAME, check_entities, result_json, run_sync
-from hub.api_schemas import IDS, LINK, LINK_ROW, RUN_RESULT, listing
+from hub.api_schemas import IDS, IMPORT_CANDIDATE, LINK, LINK_ROW, RUN_RESULT, listing
 from hub.engine import Mode, Scope
 from hub.errors import SyncError
 from hub.linking import delink, link_by_hand, report_csv
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.store import HomeRecord, Link
-from hub.views import link_rows
+from hub.views import import_candidates, link_rows
 
 ENTITY = {"type": "string", "minLength": 1}
 HOME_ID = Param("home_id", "The home record's id.", {"type": "string", "minLength": 1})
+
+
+def flag(name: str, description: str) -> Param:
+    """A yes/no query parameter, ``true`` or ``false`` (default ``false``)."""
+    return Param(name, description, {"enum": ["true", "false"], "default": "false"})
+
+
+def flag_on(call: Call, name: str) -> bool:
+    """Whether a yes/no query parameter was set to ``true``."""
+    return call.query[name] == "true"
 
 
 def link_json(link: Link) -> dict[str, Any]:
@@ -61,7 +71,36 @@ async def list_links(call: Call) -> list[dict[str, Any]]:
     entity = call.query["entity"]
     if entity is not None:
         check_entities(call.hub, name, [entity], "entity")
-    return await link_rows(call.hub, name, entity=entity, show=call.query["show"], search=call.query["search"])
+    return await link_rows(
+        call.hub,
+        name,
+        entity=entity,
+        show=call.query["show"],
+        search=call.query["search"],
+        show_hidden=flag_on(call, "show_hidden"),
+    )
+
+
+async def list_import_candidates(call: Call) -> list[dict[str, Any]]:
+    """The import list: remote records never brought in (or all of them), hidden ones on request."""
+    name = call.path["name"]
+    call.connection(name)
+    (entity,) = check_entities(call.hub, name, [call.query["entity"]], "entity")
+    contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin].entity(entity)
+    if contract.create_to_home == "never":
+        raise ApiError(409, f"{name} never creates {entity} records in the hub, so it has nothing to import")
+    try:
+        return await import_candidates(
+            call.hub,
+            name,
+            entity,
+            show_synced=flag_on(call, "show_synced"),
+            show_hidden=flag_on(call, "show_hidden"),
+        )
+    except NotImplementedError as exc:
+        raise ApiError(409, str(exc)) from None
+    except SyncError as exc:
+        raise ApiError(503, f"could not list {entity} records in {name}: {exc}") from None
 
 
 async def link_records(call: Call) -> Json:
@@ -195,9 +234,33 @@ def routes() -> list[DescribedRoute]:
                         "Only records whose name (on either side) contains this.",
                         {"type": "string", "default": ""},
                     ),
+                    flag(
+                        "show_hidden",
+                        "Include rows whose home record is hidden or whose remote record is (inactive in "
+                        "QuickBooks); left out by default.",
+                    ),
                 ),
                 response=listing(LINK_ROW),
                 errors=(503,),
+            ),
+        ),
+        api(
+            "GET",
+            "/connections/{name}/import-candidates",
+            list_import_candidates,
+            Operation(
+                summary="List the remote records a person can import",
+                tag="links",
+                path=(CONNECTION_NAME,),
+                query=(
+                    Param("entity", "The entity type.", ENTITY, required=True),
+                    flag("show_synced", "Include records already linked (brought in) on this connection."),
+                    flag("show_hidden", "Include records hidden in the system (inactive in QuickBooks)."),
+                ),
+                response=listing(IMPORT_CANDIDATE),
+                errors=(409, 503),
+                description="Read live from the system, by name. Without show_synced only records never brought "
+                "in are listed. 409 when the contract never creates the type in the hub or the system cannot list it.",
             ),
         ),
         api(

@@ -128,9 +128,27 @@ LINK_ROW: dict[str, Any] = {
         "home_name": MAYBE_TEXT,
         "remote_id": MAYBE_TEXT,
         "remote_name": MAYBE_TEXT,
+        "hidden": {
+            "type": "boolean",
+            "description": "the home record is hidden or the remote one is (inactive in QuickBooks)",
+        },
         "last_synced_at": MAYBE_TEXT,
         "reason": MAYBE_TEXT,
         "candidates": listing(TEXT),
+    },
+}
+
+IMPORT_CANDIDATE: dict[str, Any] = {
+    "type": "object",
+    "description": "A remote record a person can import, as the system holds it now.",
+    "required": ["entity", "remote_id", "name", "hidden", "synced", "home_id"],
+    "properties": {
+        "entity": TEXT,
+        "remote_id": TEXT,
+        "name": TEXT,
+        "hidden": {"type": "boolean", "description": "hidden in the system (inactive in QuickBooks)"},
+        "synced": {"type": "boolean", "description": "already linked to a home record on this connection"},
+        "home_id": {**MAYBE_TEXT, "description": "the home record it is linked to, if synced"},
     },
 }
 
