@@ -28,8 +28,8 @@ from hub.secrets import TokenCipher
 from hub.store import HomeRecord
 from hub.testing import conformance_tests
 from hub.types import PageRequest
+from hub.views import import_candidates
 from hub.workers import process_due
-from plugins.quickbooks.imports import import_candidates
 from plugins.quickbooks.sim_entities import ENTITY_TYPES
 from plugins.quickbooks.simulator import create_app
 from plugins.quickbooks.system import QuickBooks
@@ -71,14 +71,15 @@ async def test_import_lists_customers_never_brought_in(rig: QboRig):
     inactive = rig.customer("Bolt Inc", Active=False)
     await linked_customer(rig, "Cog Co")
 
-    default = await import_candidates(rig.hub.store, rig.system)
-    with_hidden = await import_candidates(rig.hub.store, rig.system, show_hidden=True)
-    everyone = await import_candidates(rig.hub.store, rig.system, show_synced=True, show_hidden=True)
+    default = await import_candidates(rig.hub, CONNECTION, "customer")
+    with_hidden = await import_candidates(rig.hub, CONNECTION, "customer", show_hidden=True)
+    everyone = await import_candidates(rig.hub, CONNECTION, "customer", show_synced=True, show_hidden=True)
 
-    assert [(c.remote_id, c.name) for c in default] == [(acme, "Acme Ltd")]
-    assert [(c.name, c.hidden) for c in with_hidden] == [("Acme Ltd", False), ("Bolt Inc", True)]
-    assert inactive in {c.remote_id for c in with_hidden}
-    assert [(c.name, c.synced) for c in everyone] == [("Acme Ltd", False), ("Bolt Inc", False), ("Cog Co", True)]
+    assert [(c["remote_id"], c["name"]) for c in default] == [(acme, "Acme Ltd")]
+    assert [(c["name"], c["hidden"]) for c in with_hidden] == [("Acme Ltd", False), ("Bolt Inc", True)]
+    assert inactive in {c["remote_id"] for c in with_hidden}
+    assert [(c["name"], c["synced"]) for c in everyone] == [
+        ("Acme Ltd", False), ("Bolt Inc", False), ("Cog Co", True)]
 
 
 async def test_import_selected_brings_in_only_the_chosen_customers(rig: QboRig):
@@ -96,7 +97,7 @@ async def test_import_selected_brings_in_only_the_chosen_customers(rig: QboRig):
     assert (imported.fields["billing_street"], imported.fields["billing_city"]) == ("1 Quay St", "Leeds")
     assert (await rig.home_named("customer", "Cog Co"))[0].fields["mobile"] == "07700 900123"
     assert await rig.home_named("customer", "Bolt Inc") == []
-    assert [c.name for c in await import_candidates(rig.hub.store, rig.system)] == ["Bolt Inc"]
+    assert [c["name"] for c in await import_candidates(rig.hub, CONNECTION, "customer")] == ["Bolt Inc"]
 
 
 async def test_an_inactive_customer_is_imported_as_hidden(rig: QboRig):
