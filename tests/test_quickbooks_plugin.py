@@ -180,11 +180,11 @@ async def test_matched_customers_leave_the_import_list_unless_show_synced(rig: Q
     _home, acme = await linked_customer(rig, "Acme Ltd")
     zed = rig.customer("Zed Holdings")
 
-    unsynced = await import_candidates(rig.hub.store, rig.system)
-    everyone = await import_candidates(rig.hub.store, rig.system, show_synced=True)
+    unsynced = await import_candidates(rig.hub, CONNECTION, "customer")
+    everyone = await import_candidates(rig.hub, CONNECTION, "customer", show_synced=True)
 
-    assert [c.remote_id for c in unsynced] == [zed]
-    assert {c.remote_id: c.synced for c in everyone} == {acme: True, zed: False}
+    assert [c["remote_id"] for c in unsynced] == [zed]
+    assert {c["remote_id"]: c["synced"] for c in everyone} == {acme: True, zed: False}
 
 
 async def test_pull_current_contact_overwrites_the_home_contact(rig: QboRig):
