@@ -19,7 +19,15 @@ from typing import Any, Literal
 from hub import outbox
 from hub.config import Connection
 from hub.contracts import Contract, EntityContract, FieldMapping
-from hub.errors import FatalSyncError, RateLimited, RecordError, RetriableError, StaleWrite, SyncError
+from hub.errors import (
+    FatalSyncError,
+    RateLimited,
+    ReauthorisationRequired,
+    RecordError,
+    RetriableError,
+    StaleWrite,
+    SyncError,
+)
 from hub.merge import Decision, Side, decide, same
 from hub.paths import get_path
 from hub.runs import Item, Run, finish_run, save_items, start_run
@@ -125,9 +133,17 @@ class Engine:
                 await _EntitySync(self, self.contract.entity(entity), run, scope).sync()
             status = run.status()
             summary = _summary(run)
+            if not dry_run and (await self.store.connection_state(self.name))["reauth_required"]:
+                await self.store.set_connection_state(self.name, reauth_required=None)
         except RateLimited as exc:
             await self.pause(exc.until, str(exc), actor=actor)
             status, summary = f"paused until {iso(exc.until)}", f"{exc}; {_summary(run)}"
+        except ReauthorisationRequired as exc:
+            status, summary = "re-authorisation required", str(exc)
+            if not dry_run:
+                await self.store.set_connection_state(self.name, reauth_required=str(exc))
+                await self.store.log(actor, "re-authorisation required", f"{self.name}: {exc}",
+                                     connection=self.name, at=self.clock())
         except (FatalSyncError, RetriableError) as exc:
             status, summary = "failed" if isinstance(exc, FatalSyncError) else "interrupted", f"{exc}"
         except RefusedRun as exc:

@@ -25,6 +25,7 @@ from hub.errors import MalformedPayload, RecordError, RetriableError
 from hub.intake import receive_webhook
 from hub.local import edit_record
 from hub.secrets import TokenCipher
+from hub.status import connection_status
 from hub.store import HomeRecord
 from hub.testing import conformance_tests
 from hub.types import PageRequest
@@ -569,9 +570,13 @@ async def test_a_refused_refresh_fails_the_run_with_reauthorisation_required():
 
         result = await rig.sync(CUSTOMERS)
 
-        assert result.status == "failed"
+        assert result.status == "re-authorisation required"
         assert result.summary.startswith("re-authorisation required")
         assert rig.calls() == []
+        status = await connection_status(rig.hub, CONNECTION)
+        assert status["state"] == "re-authorisation required"
+        activity = await rig.hub.store.activity(connection=CONNECTION)
+        assert activity[0]["kind"] == "re-authorisation required"
 
 
 # --- the wire: listing, faults -----------------------------------------------------------------------------------
