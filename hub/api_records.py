@@ -130,6 +130,7 @@ async def add_record(call: Call) -> dict[str, Any]:
     record = await create_record(
         call.hub.store, entity, call.body["fields"], actor=call.user.name, at=call.hub.clock(), connections=targets
     )
+    push_soon(call, targets, record)
     return await record_detail(call.hub, record)
 
 
@@ -143,7 +144,16 @@ async def change_record(call: Call) -> dict[str, Any]:
     record = await edit_record(
         call.hub.store, record_id, call.body["fields"], actor=call.user.name, at=call.hub.clock(), connections=targets
     )
+    push_soon(call, targets, record)
     return await record_detail(call.hub, record)
+
+
+def push_soon(call: Call, connections: list[str], record: HomeRecord) -> None:
+    """Flush the queue of each connection now, in the background (seed 002: created and linked "at once")."""
+    push = getattr(call.request.app.state, "push_soon", None)
+    if push is not None:
+        for connection in connections:
+            push(connection, record.entity, record.id, call.user.name)
 
 
 async def list_inbox(call: Call) -> list[dict[str, Any]]:

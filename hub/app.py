@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import uvicorn
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ from hub.config import Config
 from hub.intake import receive_webhook
 from hub.plugins import await_me_maybe, call_each
 from hub.runtime import Hub
-from hub.workers import inbox_worker, recover, timer_tasks
+from hub.workers import inbox_worker, push_soon, recover, timer_tasks
 
 log = logging.getLogger("hub.app")
 
@@ -66,14 +67,17 @@ def create_app(hub: Hub, *, background: bool = True) -> Starlette:
                 log.info("took up %d webhook events and %d runs a stopped process left unfinished", events, runs)
             wake = asyncio.Event()
             app.state.wake_workers = wake.set
-            tasks = [asyncio.create_task(inbox_worker(hub, wake), name=f"inbox-{n}") for n in range(hub.config.workers)]
+            app.state.push_soon = partial(push_soon, hub, tasks)
+            tasks += [asyncio.create_task(inbox_worker(hub, wake), name=f"inbox-{n}")
+                      for n in range(hub.config.workers)]
             tasks += timer_tasks(hub)
         try:
             yield
         finally:
-            for task in tasks:
+            running = list(tasks)
+            for task in running:
                 task.cancel()
-            for task in tasks:
+            for task in running:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 

@@ -145,3 +145,21 @@ async def _last_whole_run(hub: Hub, connection: str) -> datetime | None:
         (connection,),
     )
     return parse_iso(row[0]) if row else None
+
+
+def push_soon(hub: Hub, tasks: list[asyncio.Task[None]], connection: str, entity: str, record_id: str,
+              actor: str) -> None:
+    """Flush a connection's sync queue for a record just created or edited, in the background, now."""
+
+    async def push() -> None:
+        try:
+            await hub.sync(connection, Scope(entities=(entity,), record_ids=(record_id,)), trigger="queue",
+                           actor=actor)
+        except AlreadyRunning:
+            pass  # the sync running now, or the next one, flushes the queue: nothing is lost
+        except Exception:
+            log.exception("pushing %s %s to %s failed; it stays queued", entity, record_id, connection)
+
+    task = asyncio.create_task(push(), name=f"push:{connection}:{record_id}")
+    tasks.append(task)
+    task.add_done_callback(lambda done: tasks.remove(done) if done in tasks else None)

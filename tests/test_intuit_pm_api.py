@@ -319,3 +319,31 @@ async def test_a_standard_user_cannot_sync_the_connection_and_every_manual_sync_
     ]
     runs = answer(await rig.standard.get("/api/runs", params={"connection": "karbon"}))
     assert [(run["id"], run["actor"]) for run in runs[:2]] == [(everything["run_id"], "ada"), (one["run_id"], "sam")]
+
+
+async def test_a_record_created_in_the_hub_is_created_in_karbon_at_once_by_the_serving_hub():
+    """With the hub serving (workers on), a create through the API is pushed without waiting for a sync."""
+    import asyncio
+
+    import httpx
+
+    from hub.app import create_app
+    from tests.plugin_api_fixtures import ADMIN_TOKEN, bearer
+
+    async with karbon_api_rig() as rig:
+        await rig.sync_now(allow_empty_home=True)
+        app = create_app(rig.hub, background=True)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hub", headers=bearer(ADMIN_TOKEN)
+        ) as client:
+            created = answer(await client.post("/api/records", json={"entity": "account",
+                                                                     "fields": {"name": "Fresh Start Ltd"}}), 201)
+            assert created["pending"] is True
+            for _ in range(200):
+                record = answer(await client.get(f"/api/records/{created['id']}"))
+                if not record["pending"] and record["links"]:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError(f"the new account never reached Karbon: {record}")
+        assert record["links"][0]["how"] == "created"
