@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub.verifiers import sign_karbon
+from plugins.intuit_pm.sim_odata import FilterParser, KarbonError, karbon_error
 
 KARBON_BASE_URL = "https://api.karbonhq.com"
 MAX_TOP = 100
@@ -58,21 +59,8 @@ PLAIN_NOT_FOUND = {"statusCode": "404", "message": "Resource not found"}
 INTERNAL_ERROR = {"error": {"code": "5001", "message": "Internal Error."}}
 
 
-class KarbonError(Exception):
-    """An error answer, with Karbon's status and body."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        self.status = status
-        self.body = body
-        super().__init__(f"{status} {json.dumps(body)}")
-
-
-def _error(status: int, code: str, message: str) -> KarbonError:
-    return KarbonError(status, {"error": {"code": code, "message": message}})
-
-
 def _missing_payload(name: str) -> KarbonError:
-    return _error(400, "4005", f"Required payload data is missing: {name}")
+    return karbon_error(400, "4005", f"Required payload data is missing: {name}")
 
 
 @dataclass(frozen=True)
@@ -190,99 +178,6 @@ def _one_line_address(address: dict[str, Any] | None) -> str | None:
         return None
     parts = [address.get(name) for name in ADDRESS_FIELDS[:-1]]
     return ", ".join(part for part in parts if part) or None
-
-
-class _FilterParser:
-    """Karbon's `$filter` subset: `Field eq 'text'`, `contains(Field, 'text')`, `and`, parentheses."""
-
-    _TOKEN = re.compile(r"\s*(?:(?P<text>'(?:[^']|'')*')|(?P<punct>[(),])|(?P<word>[A-Za-z_][\w/]*))")
-
-    def __init__(self, expression: str, kind: Kind) -> None:
-        self.kind = kind
-        self.tokens = self._tokenize(expression)
-        self.position = 0
-
-    def _tokenize(self, expression: str) -> list[tuple[str, str]]:
-        tokens, position = [], 0
-        while position < len(expression.rstrip()):
-            match = self._TOKEN.match(expression, position)
-            if match is None or match.end() == position:
-                raise _error(400, "4002", f"Syntax error at position {position} in '{expression}'.")
-            assert match.lastgroup is not None
-            tokens.append((match.lastgroup, match.group(match.lastgroup)))
-            position = match.end()
-        return tokens
-
-    def parse(self) -> Callable[[dict[str, Any]], bool]:
-        """Return a predicate over summary rows, or raise a 400 naming what Karbon refuses."""
-        predicate = self._conjunction()
-        if self.position != len(self.tokens):
-            self._refuse_operator(self.tokens[self.position][1])
-        return predicate
-
-    def _next(self) -> tuple[str, str]:
-        if self.position >= len(self.tokens):
-            raise _error(400, "4002", "Syntax error: the $filter expression ends too early.")
-        token = self.tokens[self.position]
-        self.position += 1
-        return token
-
-    def _expect(self, kind: str, value: str | None = None) -> str:
-        token_kind, token = self._next()
-        if token_kind != kind or (value is not None and token != value):
-            raise _error(400, "4002", f"Syntax error: expected {value or kind} but found '{token}'.")
-        return token
-
-    def _refuse_operator(self, operator: str) -> None:
-        raise _error(
-            400,
-            "4002",
-            f"Logical operator '{operator.title()}' is not allowed. To allow it, set the "
-            "'AllowedLogicalOperators' property on EnableQueryAttribute or QueryValidationSettings.",
-        )
-
-    def _conjunction(self) -> Callable[[dict[str, Any]], bool]:
-        terms = [self._term()]
-        while self.position < len(self.tokens) and self.tokens[self.position] == ("word", "and"):
-            self.position += 1
-            terms.append(self._term())
-        return lambda row: all(term(row) for term in terms)
-
-    def _field(self) -> str:
-        name = self._expect("word")
-        if name not in self.kind.filterable:
-            raise _error(
-                400,
-                "4002",
-                f"Could not find a property named '{name}' on type 'KarbonService.{self.kind.name}SummaryDTO'.",
-            )
-        return name
-
-    def _text(self) -> str:
-        return self._expect("text")[1:-1].replace("''", "'").casefold()
-
-    def _term(self) -> Callable[[dict[str, Any]], bool]:
-        token_kind, token = self.tokens[self.position] if self.position < len(self.tokens) else ("", "")
-        if (token_kind, token) == ("punct", "("):
-            self.position += 1
-            inner = self._conjunction()
-            self._expect("punct", ")")
-            return inner
-        if (token_kind, token) == ("word", "contains"):
-            self.position += 1
-            self._expect("punct", "(")
-            name = self._field()
-            self._expect("punct", ",")
-            part = self._text()
-            self._expect("punct", ")")
-            return lambda row: part in str(row.get(name) or "").casefold()
-        name = self._field()
-        operator = self._expect("word")
-        if operator != "eq":
-            self._refuse_operator(operator)
-        wanted = self._text()
-        # [G] eq ignores case, as SQL Server's default collation does.
-        return lambda row: str(row.get(name) or "").casefold() == wanted
 
 
 class KarbonSimulator:
@@ -435,14 +330,14 @@ class KarbonSimulator:
         level = body.get("RestrictionLevel", "Public")
         if level not in RESTRICTION_LEVELS:
             # [G] Karbon says only that an unknown RestrictionLevel is a 400.
-            raise _error(400, "4002", f"RestrictionLevel must be one of {', '.join(RESTRICTION_LEVELS)}.")
+            raise karbon_error(400, "4002", f"RestrictionLevel must be one of {', '.join(RESTRICTION_LEVELS)}.")
         return {name: body[name] for name in kind.fields if body.get(name) is not None}
 
     def _check_unique_identifier(self, kind: Kind, fields: dict[str, Any], key: str | None) -> None:
         identifier = fields.get("UserDefinedIdentifier")
         holder = self.find_by_identifier(kind, identifier) if identifier else None
         if holder is not None and holder.key != key:
-            raise _error(500, "5001", "User defined identifier already in use")
+            raise karbon_error(500, "5001", "User defined identifier already in use")
 
     def _build_card(self, data: dict[str, Any], entity: Entity, key: str | None = None) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -548,7 +443,7 @@ class KarbonSimulator:
         if entity is None and kind is CONTACT:
             raise KarbonError(404, PLAIN_NOT_FOUND)
         if entity is None:
-            raise _error(404, "4004", kind.not_found.format(key=key))
+            raise karbon_error(404, "4004", kind.not_found.format(key=key))
         if not isinstance(body, dict):
             raise _missing_payload("update")
         fields = self._valid_fields(kind, body, "update")
@@ -570,7 +465,7 @@ class KarbonSimulator:
             raise _missing_payload("update")
         if any(name not in kind.patchable for name in body):
             allowed = ", ".join(kind.patchable[:-1]) + f" and {kind.patchable[-1]}"
-            raise _error(400, "4002", f"Invalid property to update. Only {allowed} can be patched.")
+            raise karbon_error(400, "4002", f"Invalid property to update. Only {allowed} can be patched.")
         merged = entity.fields | body
         self._valid_fields(kind, merged, "update")
         self._lose_race(key)
@@ -731,10 +626,10 @@ class KarbonSimulator:
     def subscribe(self, body: Any) -> Subscription:
         """POST /v3/WebhookSubscriptions, with Karbon's checks."""
         if not isinstance(body, dict):
-            raise _error(400, "4002", "WebhookSubscription model cannot be null.")
+            raise karbon_error(400, "4002", "WebhookSubscription model cannot be null.")
         webhook_type = body.get("WebhookType")
         if webhook_type not in WEBHOOK_TYPES:
-            raise _error(
+            raise karbon_error(
                 400,
                 "4004",
                 f"No Webhook Type found for the provided WebhookType input value : {webhook_type}. "
@@ -743,28 +638,28 @@ class KarbonSimulator:
         target = body.get("TargetUrl")
         local = self.allow_http_localhost and LOCAL_HTTP_TARGET.match(str(target))
         if not isinstance(target, str) or not (target.startswith("https://") or local):
-            raise _error(400, "4002", "Target URL must begin with https://")
+            raise karbon_error(400, "4002", "Target URL must begin with https://")
         signing_key = body.get("SigningKey")
         if signing_key is not None and not (isinstance(signing_key, str) and SIGNING_KEY.fullmatch(signing_key)):
             # [G] the rule is documented, the error text is not.
-            raise _error(400, "4002", "SigningKey must be at least 16 letters, numbers, dashes or underscores.")
+            raise karbon_error(400, "4002", "SigningKey must be at least 16 letters, numbers, dashes or underscores.")
         if webhook_type in self.subscriptions:
             # [G] one subscription per type is documented; the error for a second one is not.
-            raise _error(400, "4002", f"A webhook subscription already exists for {webhook_type}.")
+            raise karbon_error(400, "4002", f"A webhook subscription already exists for {webhook_type}.")
         self.subscriptions[webhook_type] = Subscription(webhook_type, target, signing_key)
         return self.subscriptions[webhook_type]
 
     def subscription(self, webhook_type: str) -> Subscription:
         """The subscription of one type, or Karbon's 404."""
         if webhook_type not in WEBHOOK_TYPES:
-            raise _error(
+            raise karbon_error(
                 404,
                 "4004",
                 f"No Webhook Type found for the provided WebhookType input value : {webhook_type}. "
                 "Valid WebhookTypes are Contact, Work, Note",
             )
         if webhook_type not in self.subscriptions:
-            raise _error(404, "4004", f"No existing webhook subscription for {webhook_type}")
+            raise karbon_error(404, "4004", f"No existing webhook subscription for {webhook_type}")
         return self.subscriptions[webhook_type]
 
     def unsubscribe(self, webhook_type: str | None = None) -> None:
@@ -847,7 +742,7 @@ def _integer_option(request: Request, name: str, default: int) -> int:
     if raw is None:
         return default
     if not raw.isdigit():
-        raise _error(400, "4002", f"Invalid value '{raw}' for {name} query option.")
+        raise karbon_error(400, "4002", f"Invalid value '{raw}' for {name} query option.")
     return int(raw)
 
 
@@ -865,7 +760,7 @@ def _ordered(sim: KarbonSimulator, entities: list[Entity], orderby: str | None) 
         return sorted(entities, key=lambda entity: entity.key)
     name, _, direction = orderby.strip().partition(" ")
     if name not in ORDERINGS or direction not in ("", "asc", "desc"):
-        raise _error(400, "4002", f"The property '{name}' cannot be used in the $orderby query option.")
+        raise karbon_error(400, "4002", f"The property '{name}' cannot be used in the $orderby query option.")
     if name == "FullName":
         ordered = sorted(entities, key=lambda entity: (sim.full_name(entity).casefold(), entity.key))
     else:
@@ -880,7 +775,7 @@ def _collection_routes(kind: Kind) -> Iterator[Route]:
     async def list_records(sim: KarbonSimulator, request: Request) -> Response:
         for option in request.query_params:
             if option.startswith("$") and option not in QUERY_OPTIONS:
-                raise _error(
+                raise karbon_error(
                     400,
                     "4002",
                     f"Query option '{option}' is not allowed. To allow it, set the 'AllowedQueryOptions' "
@@ -888,7 +783,7 @@ def _collection_routes(kind: Kind) -> Iterator[Route]:
                 )
         top, skip = _integer_option(request, "$top", MAX_TOP), _integer_option(request, "$skip", 0)
         if top > MAX_TOP:
-            raise _error(
+            raise karbon_error(
                 400,
                 "4002",
                 f"The limit of '{MAX_TOP}' for Top query has been exceeded. "
@@ -896,7 +791,7 @@ def _collection_routes(kind: Kind) -> Iterator[Route]:
             )
         entities = list(sim.records(kind).values())
         if expression := request.query_params.get("$filter"):
-            keep = _FilterParser(expression, kind).parse()
+            keep = FilterParser(expression, kind).parse()
             entities = [entity for entity in entities if keep(sim.summary(entity))]
         entities = _ordered(sim, entities, request.query_params.get("$orderby"))
         body: dict[str, Any] = {
@@ -919,11 +814,11 @@ def _collection_routes(kind: Kind) -> Iterator[Route]:
         if lookup := udi_lookup.fullmatch(key):
             entity = sim.find_by_identifier(kind, lookup.group(1))
             if entity is None:
-                raise _error(404, "4004", f"No {kind.name} found for provided UserDefinedIdentifer")
+                raise karbon_error(404, "4004", f"No {kind.name} found for provided UserDefinedIdentifer")
         else:
             entity = sim.records(kind).get(key)
         if entity is None:
-            raise _error(404, "4004", kind.not_found.format(key=key))
+            raise karbon_error(404, "4004", kind.not_found.format(key=key))
         # ClientTeam, ClientAccess and Contacts expand to nothing here: the simulator keeps no teams.
         expand = {part.strip() for part in request.query_params.get("$expand", "").split(",")}
         return JSONResponse(sim.detail(entity, base=_base(request), cards="BusinessCards" in expand))
@@ -948,7 +843,7 @@ def _collection_routes(kind: Kind) -> Iterator[Route]:
 async def _read_card(sim: KarbonSimulator, request: Request) -> Response:
     key = request.path_params["key"]
     if key not in sim.cards:
-        raise _error(404, "4004", f"Invalid businessCardPermaKey {key}")
+        raise karbon_error(404, "4004", f"Invalid businessCardPermaKey {key}")
     view = {"@odata.context": f"{_base(request)}/v3/$metadata#BusinessCards/$entity"}
     view |= {"@odata.type": "#KarbonService.BusinessCardDTO"} | sim.card_view(sim.cards[key], nullable=False)
     return JSONResponse(view)
@@ -983,7 +878,7 @@ async def _unsubscribe(sim: KarbonSimulator, request: Request) -> Response:
 
 
 async def _no_such_resource(sim: KarbonSimulator, request: Request) -> Response:
-    raise _error(404, "4002", f"No HTTP resource was found that matches the request URI '{request.url}'")
+    raise karbon_error(404, "4002", f"No HTTP resource was found that matches the request URI '{request.url}'")
 
 
 # --- /_sim/ control routes ----------------------------------------------------------------------------
