@@ -1,0 +1,793 @@
+"""One entity type's part of a sync run: flush the queue, pull and merge, push, create, apply deletes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from hub import outbox
+from hub.contracts import EntityContract, FieldMapping
+from hub.errors import RecordError, StaleWrite, SyncError
+from hub.merge import Decision, Side, decide, same
+from hub.paths import get_path
+from hub.plans import Match, Plan, Writes, change_entry, content_hash, describe_predicate, describe_rule, holds, latest
+from hub.runs import Item, Run, save_items
+from hub.store import HomeRecord, Link, iso, name_key, parse_iso
+from hub.types import UNSET, Page, PageRequest, Phase, RemoteRecord, Rule, is_blank
+
+if TYPE_CHECKING:
+    from hub.engine import Engine, Scope
+
+OVERLAP = timedelta(seconds=5)
+"""Incremental pulls start this far before the watermark, so a change stamped at the boundary is not missed."""
+
+STALE_RETRIES = 2
+"""How many times a write that lost a race is re-read and re-applied before the record is reported failed."""
+
+YIELD_EVERY = 100
+"""Records merged between two yields to the event loop: a page of 1,000 must not hold up webhook intake."""
+
+
+class EntitySync:
+    """One entity type's part of a run."""
+
+    def __init__(self, engine: Engine, contract: EntityContract, run: Run, scope: Scope) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.system = engine.system
+        self.contract = contract
+        self.run = run
+        self.scope = scope
+        self.connection = engine.name
+        self.entity = contract.name
+        self.handled: set[str] = set()
+        self.seen_remote: set[str] = set()
+        self.contested: set[str] = set()
+        self.absent_is_blank = engine.system.absent_means_blank
+
+    # --- the three steps ---------------------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Flush the queue, pull, push; then apply deletes a complete listing proved."""
+        if not self.run.dry_run:
+            await self.flush_queue()
+        complete = await self.pull()
+        await self.push_home_changes()
+        await self.create_remote_records()
+        if complete:
+            await self.apply_enumerated_deletes()
+
+    async def flush_queue(self) -> None:
+        """Push queued local changes in order; stop (keeping the rest) if the system is unreachable."""
+        for entry in await outbox.entries(self.store, self.connection, self.entity):
+            record = await self.store.record(entry.home_id)
+            if record is None or record.deleted_at:
+                async with self.store.transaction() as tx:
+                    await outbox.done(tx, [entry.id])
+                continue
+            link = (await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
+            if link is None and not self._creates_from_queue(record):
+                # Not this connection's to create now (on request only, NC Only, not yet available, proxied):
+                # the record waits for a request or for the sync that finds it available.
+                async with self.store.transaction() as tx:
+                    await outbox.done(tx, [entry.id])
+                continue
+            try:
+                if link is None:
+                    item = await self._create_remote(record, queued=True)
+                else:
+                    item = await self._push_linked(record, link, ignore_pending=True)
+            except RecordError as exc:
+                item = Item(self.entity, "failed", f"queued change not pushed: {exc}", record.id,
+                            link.remote_id if link else None, record.name, error=str(exc))
+                await self._commit_item(item)
+            async with self.store.transaction() as tx:
+                if item.action == "failed":
+                    await outbox.failed(tx, entry.id, item.error or item.reason)
+                elif item.action != "skipped":
+                    await outbox.done(tx, [entry.id])
+            self.handled.add(record.id)
+
+    def _creates_from_queue(self, record: HomeRecord) -> bool:
+        """Whether a queued local record is created remotely when the queue is flushed."""
+        rule = self.contract.create_rule_to_remote(self.engine.options)
+        return not self.contract.pull_only and rule == "auto" and self._held_back(record) is None
+
+    async def pull(self) -> bool:
+        """Bring in remote pages, checkpointing after each; True when the listing proved what exists."""
+        if self.scope.record_ids and not self.scope.remote_ids:
+            links = await self.store.links_by_home(self.connection, self.entity, self.scope.record_ids)
+            if not links:
+                return False
+            self.scope = replace(self.scope, remote_ids=tuple(link.remote_id for link in links.values()))
+        cursor = await self._cursor()
+        resumed = cursor["page_token"] is not None and cursor["entities_run"] != self.run.id
+        since = self.scope.since
+        if since is None and not self.scope.full and not self.scope.remote_ids and cursor["watermark"]:
+            since = parse_iso(cursor["watermark"]) - OVERLAP
+        token = cursor["page_token"] if resumed and not self.scope.remote_ids else None
+        newest: datetime | None = None
+        complete = since is None and not resumed and not self.scope.remote_ids
+        ids = self.scope.remote_ids
+        page = await self.system.list_page(PageRequest(self.entity, since=since, token=token, ids=ids))
+        ahead: asyncio.Task[Page] | None = None
+        try:
+            while True:
+                # The next page is fetched while this one is merged and written, so the vendor's time and the
+                # hub's overlap instead of adding up.
+                if page.next_token:
+                    ahead = asyncio.ensure_future(self.system.list_page(
+                        PageRequest(self.entity, since=since, token=page.next_token, ids=ids)))
+                complete = complete and page.enumerates_all
+                newest = latest(newest, *(r.modified_at for r in page.records))
+                await self._pull_page(page, next_token=page.next_token)
+                if ahead is None:
+                    break
+                page, ahead = await ahead, None
+        finally:
+            if ahead is not None:  # the run stopped on this page: the page fetched ahead is not wanted
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
+        if not self.run.dry_run:
+            await self._save_cursor(watermark=self._next_watermark(cursor["watermark"], newest), token=None)
+        return complete and self.run.counts["failed"] == 0
+
+    def _next_watermark(self, current: str | None, newest: datetime | None) -> str | None:
+        """Move the watermark only for a run that saw every change since it: not a webhook's targeted pull, not
+        a run over some fields, not one that started later than the watermark; never past the run's start."""
+        mark = parse_iso(current)
+        since = self.scope.since
+        covers = not self.scope.remote_ids and not self.scope.fields and (since is None or (mark and since <= mark))
+        if not covers or newest is None:
+            return current
+        moved = min(newest, self.run.started_at)
+        return iso(max(moved, mark)) if mark else iso(moved)
+
+    async def push_home_changes(self) -> None:
+        """Push linked home records edited at home since their last sync (and not handled this run)."""
+        if self.contract.pull_only or (self.scope.remote_ids and not self.scope.record_ids):
+            return
+        wanted = set(self.scope.record_ids)
+        for record, link in await self.store.home_changed_since_sync(self.connection, self.entity):
+            if record.id in self.handled or (wanted and record.id not in wanted):
+                continue
+            try:
+                await self._push_linked(record, link)
+            except RecordError as exc:
+                await self._commit_item(Item(self.entity, "failed", f"not pushed: {exc}", record.id, link.remote_id,
+                                             record.name, error=str(exc)))
+            self.handled.add(record.id)
+
+    async def create_remote_records(self) -> None:
+        """Create home-only records remotely: those a person asked for; every available one where an option says
+        send all; otherwise only records new to the hub since the connection's first sync, because records that
+        were already there and found no match wait for a person (the seeds' manual linking and Contact Match)."""
+        rule = self.contract.create_rule_to_remote(self.engine.options)
+        if self.contract.pull_only or rule == "never":
+            return
+        explicit = self.scope.create_remote and bool(self.scope.record_ids)
+        if explicit:
+            records = [r for r in (await self.store.records(self.scope.record_ids)).values()
+                       if r.entity == self.entity and r.deleted_at is None]
+            linked = await self.store.links_by_home(self.connection, self.entity, [r.id for r in records])
+            records = [r for r in records if r.id not in linked]
+        elif rule == "auto" and not (self.scope.remote_ids or self.scope.create_home or self.scope.mode != "contract"):
+            records = await self.store.unlinked_home(self.connection, self.entity)
+            if self.scope.record_ids:
+                records = [r for r in records if r.id in set(self.scope.record_ids)]
+            option = self.contract.create_option
+            if not (option and self.engine.options.get(option)):
+                first = await self._first_sync_started()
+                records = [r for r in records if r.created_at > first]
+            delinked = await self.store.delinked_homes(self.connection, self.entity)
+            records = [r for r in records if r.id not in delinked]
+        else:
+            return
+        in_review = {home_id for row in await self.store.unlinked_remote(self.connection, self.entity,
+                                                                         review_only=True)
+                     for home_id in row["candidates"]}
+        for record in records:
+            if record.id in self.handled:
+                continue
+            held = self._held_back(record)
+            if held or record.id in in_review:
+                if explicit:
+                    reason = held or "waits in the review queue: a remote record claims it too"
+                    self.run.add(Item(self.entity, "skipped", f"not sent: {reason}", record.id, None, record.name))
+                continue
+            try:
+                await self._create_remote(record, queued=False)
+            except RecordError as exc:
+                await self._commit_item(Item(self.entity, "failed", f"not created in {self.engine.contract.system}: "
+                                             f"{exc}", record.id, None, record.name, error=str(exc)))
+
+    async def _first_sync_started(self) -> str:
+        """When this connection's first sync began (this run's start, if it is the first)."""
+        row = await self.store.fetchone(
+            "SELECT min(started_at) FROM runs WHERE connection = ? AND status != 'refused'", (self.connection,))
+        first = row[0] if row and row[0] else None
+        return min(filter(None, (first, iso(self.run.started_at))))
+
+    async def apply_enumerated_deletes(self) -> None:
+        """A complete listing without a linked record proves it was deleted remotely: apply the contract's rule."""
+        if self.contract.remote_deletes == "ignore" or self.scope.fields or self.scope.record_ids:
+            return
+        for link in await self.store.list_links(self.connection, self.entity):
+            if link.remote_id not in self.seen_remote:
+                await self._apply_remote_delete(link, "absent from a complete listing")
+
+    # --- pulling one page --------------------------------------------------------------------------------------
+
+    async def _pull_page(self, page: Page, *, next_token: str | None) -> None:
+        records = [r for r in page.records if not self.scope.remote_ids or r.id in self.scope.remote_ids]
+        self.seen_remote.update(r.id for r in records)
+        links = await self.store.links_by_remote(self.connection, self.entity, [r.id for r in records])
+        live = [r for r in records if not r.deleted]
+        for record in records:
+            if record.deleted:
+                await self._remote_deleted(record, links.get(record.id))
+        matches = await self._match([r for r in live if r.id not in links])
+        homes = await self.store.records(
+            [link.home_id for link in links.values()] + [m.homes[0].id for m in matches.values() if m.homes]
+        )
+        claimed: set[str] = set()
+        single = [m.homes[0].id for m in matches.values() if len(m.homes) == 1 and not m.taken]
+        # A home record two remote records claim is contested for the whole run, whichever page the second is on.
+        self.contested.update(home_id for home_id in single if single.count(home_id) > 1)
+        contested = self.contested
+        plans: list[Plan] = []
+        for number, record in enumerate(live, start=1):
+            link = links.get(record.id)
+            if link is not None:
+                plan = await self._plan_linked(record, link, homes.get(link.home_id))
+            else:
+                plan = await self._plan_unlinked(record, matches[record.id], homes, claimed, contested)
+            plans.append(plan)
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        for plan in plans:
+            await self._send(plan)
+        await self._apply(plans, next_token=next_token)
+
+    async def _match(self, records: list[RemoteRecord]) -> dict[str, Match]:
+        """For each unlinked remote record, the first match rule with free candidates, and those candidates; or,
+        where a rule found only home records already linked to other remote records, those (taken)."""
+        result: dict[str, Match] = {r.id: Match("", []) for r in records}
+        pending = list(records)
+        for rule in self.contract.match:
+            if not pending:
+                break
+            keyed = {r.id: self._match_value(rule, r) for r in pending}
+            keys = {v for v in keyed.values() if not is_blank(v)}
+            found = await self._candidates(rule, keys)
+            apart = await self.store.delinked_pairs(self.connection, self.entity, [r.id for r in pending])
+            linked = await self.store.links_by_home(
+                self.connection, self.entity, [h.id for homes in found.values() for h in homes]
+            )
+            still: list[RemoteRecord] = []
+            for record in pending:
+                value = keyed[record.id]
+                every = [] if is_blank(value) else [h for h in found.get(value, []) if (h.id, record.id) not in apart]
+                homes = [h for h in every if h.id not in linked]
+                if homes:
+                    result[record.id] = Match(describe_rule(rule, value), homes)
+                    continue
+                if every and not result[record.id].homes:
+                    result[record.id] = Match(describe_rule(rule, value), every, taken=True)
+                still.append(record)
+            pending = still
+        apart = {remote_id for _home, remote_id in await self.store.delinked_pairs(
+            self.connection, self.entity, [r.id for r in pending])}
+        for record in pending:
+            if record.id in apart and not result[record.id].homes:
+                result[record.id] = Match("", [], delinked=True)
+        return result
+
+    def _match_value(self, rule: dict[str, Any], record: RemoteRecord) -> str:
+        if rule["type"] == "link_key":
+            value = get_path(record.data, self.contract.link_key_remote or "")
+            return "" if is_blank(value) else str(value)
+        if rule["type"] == "exact_name":
+            name = get_path(record.data, self.contract.remote_name)
+            return name_key(name) if rule.get("case_insensitive", True) else str(name if name is not UNSET else "")
+        value = get_path(record.data, rule["remote"])
+        if is_blank(value):
+            return ""
+        return str(value).casefold() if rule.get("case_insensitive", True) else str(value)
+
+    async def _candidates(self, rule: dict[str, Any], keys: set[str]) -> dict[str, list[HomeRecord]]:
+        if not keys:
+            return {}
+        if rule["type"] == "link_key":
+            return await self.store.by_field(self.entity, self.contract.link_key_home or "", keys,
+                                             case_insensitive=False)
+        if rule["type"] == "exact_name":
+            if rule.get("case_insensitive", True):
+                return await self.store.by_name(self.entity, keys)
+            found = await self.store.by_name(self.entity, {k.casefold() for k in keys})
+            return {h.name: [x for x in homes if x.name == h.name] for homes in found.values() for h in homes}
+        return await self.store.by_field(self.entity, rule["home"], keys,
+                                         case_insensitive=rule.get("case_insensitive", True))
+
+    async def _plan_linked(self, record: RemoteRecord, link: Link, home: HomeRecord | None) -> Plan:
+        values = await self._remote_values(record)
+        name = self._remote_name(record)
+        if home is None or home.deleted_at:
+            return Plan(Item(self.entity, "skipped", "linked home record was deleted; delink to sync it again",
+                              link.home_id, record.id, name))
+        phase: Phase = "first" if link.last_synced_at is None else "later"
+        if home.pending:
+            return Plan(Item(self.entity, "skipped",
+                              "pending local changes wait to be pushed: the pull did not overwrite them",
+                              home.id, record.id, home.name))
+        echo = self._unchanged_remote(record, link, values)
+        home_edited = link.last_synced_at is None or home.modified_at > link.last_synced_at
+        if echo and not home_edited:
+            return Plan(Item(self.entity, "unchanged", "no change on either side", home.id, record.id, home.name),
+                         home=home, link=link, remote=record, values=values, quiet=True)
+        self.handled.add(home.id)
+        decisions = self._merge(home, values, self._remote_changed(record, link, values), phase, record)
+        return self._plan_from(decisions, home, link, record, values, phase, new_link=False)
+
+    async def _plan_unlinked(self, record: RemoteRecord, match: Match,
+                             homes: dict[str, HomeRecord], claimed: set[str], contested: set[str]) -> Plan:
+        values = await self._remote_values(record)
+        name = self._remote_name(record)
+        how, candidates = match.how, match.homes
+        if match.taken:
+            names = ", ".join(repr(h.name) for h in candidates)
+            return Plan(Item(self.entity, "skipped",
+                              f"matches ({how}) home record {names}, already linked to another remote record: "
+                              "left in the review queue", None, record.id, name),
+                         remote=record, values=values, unlinked=("taken", [h.id for h in candidates]))
+        if len(candidates) == 1 and candidates[0].id in contested:
+            return Plan(Item(self.entity, "skipped",
+                              f"several remote records match home record {candidates[0].name!r} ({how}): "
+                              "left in the review queue", None, record.id, name),
+                         remote=record, values=values, unlinked=("ambiguous", [candidates[0].id]))
+        candidates = [h for h in candidates if h.id not in claimed]
+        system = self.engine.contract.system
+        if len(candidates) > 1:
+            return Plan(Item(self.entity, "skipped",
+                              f"{len(candidates)} home records match ({how}): left in the review queue",
+                              None, record.id, name),
+                         remote=record, values=values, unlinked=("ambiguous", [h.id for h in candidates]))
+        if candidates:
+            home = homes.get(candidates[0].id, candidates[0])
+            claimed.add(home.id)
+            self.handled.add(home.id)
+            link = self._new_link(home, record, "matched")
+            decisions = self._merge(home, values, self._remote_changed(record, None, values), "first", record)
+            plan = self._plan_from(decisions, home, link, record, values, "first", new_link=True)
+            plan.item.reason = f"linked: {how}; " + plan.item.reason
+            plan.item.action = "updated" if plan.item.action == "unchanged" else plan.item.action
+            return plan
+        rule = self.contract.create_to_home
+        if match.delinked and not self.scope.create_home:
+            return Plan(Item(self.entity, "skipped", "delinked by a person: link it by hand or import it", None,
+                              record.id, name), remote=record, values=values, unlinked=("unmatched", []))
+        if rule == "never" and not self.contract.match:
+            # Records only the hub creates (transactions it sends): a remote one it did not send is not its business.
+            return Plan(Item(self.entity, "unchanged", "not the hub's record", None, record.id, name), quiet=True,
+                         ignored=True)
+        wanted = rule == "auto" or (rule == "on_request" and self.scope.create_home)
+        if not wanted:
+            reason = (f"unmatched: no link and no home record named {name!r}; "
+                      + ("create it at home on request" if rule == "on_request" else "the contract never creates it"))
+            return Plan(Item(self.entity, "skipped", reason, None, record.id, name), remote=record, values=values,
+                         unlinked=("unmatched", []))
+        fields = {f: v for f, v in values.items() if not is_blank(v)}
+        fields["name"] = name
+        if self.contract.link_key_home:
+            key = get_path(record.data, self.contract.link_key_remote or "")
+            if not is_blank(key):
+                fields[self.contract.link_key_home] = key
+        home = HomeRecord(id=uuid.uuid4().hex, entity=self.entity, fields=fields)
+        link = self._new_link(home, record, "created")
+        reason = f"created at home: no link and no home record named {name!r} in the hub; created from {system}"
+        item = Item(self.entity, "created", reason, home.id, record.id, name,
+                    changes=[change_entry(f, "to_home", "create", None, v) for f, v in sorted(fields.items())])
+        return Plan(item, home=home, link=link, remote=record, values=values, new_home=True, new_link=True,
+                     home_changes=fields)
+
+    def _plan_from(self, decisions: list[Decision], home: HomeRecord, link: Link, record: RemoteRecord,
+                   values: dict[str, Any], phase: Phase, *, new_link: bool) -> Plan:
+        home_changes = {d.field: d.after for d in decisions if d.direction == "to_home"}
+        remote_changes = {d.field: d.after for d in decisions if d.direction == "to_remote"}
+        changes = [change_entry(d.field, d.direction, d.rule, d.before, d.after) for d in decisions if d.direction]
+        if changes:
+            reasons = sorted({d.reason for d in decisions if d.direction})
+            item = Item(self.entity, "updated", "; ".join(reasons), home.id, record.id, home.name, changes=changes)
+        else:
+            item = Item(self.entity, "unchanged", f"{phase} sync: nothing to change", home.id, record.id, home.name)
+        return Plan(item, home=home, link=link, remote=record, values=values, home_changes=home_changes,
+                     remote_changes=remote_changes, new_link=new_link)
+
+    # --- merging -----------------------------------------------------------------------------------------------
+
+    def _merge(self, home: HomeRecord, values: dict[str, Any], remote_changed: dict[str, datetime | None],
+               phase: Phase, record: RemoteRecord | None) -> list[Decision]:
+        mappings = [m for m in self.contract.synced_fields if not self.scope.fields or m.home in self.scope.fields]
+        rules = self._rules(mappings, phase, home, remote_changed, record)
+        return [
+            decide(m.home, phase, *rules[m.home], Side(home.fields.get(m.home), home.changed_at(m.home)),
+                   Side(values.get(m.home, UNSET), remote_changed.get(m.home)))
+            for m in mappings
+        ]
+
+    def _rules(self, mappings: list[FieldMapping], phase: Phase, home: HomeRecord,
+               remote_changed: dict[str, datetime | None], record: RemoteRecord | None
+               ) -> dict[str, tuple[Rule, Rule]]:
+        mode = self.scope.mode
+        if mode == "pull":
+            return {m.home: ("mirror", "never") for m in mappings}
+        if mode == "newest":
+            home_time = latest(None, *(home.changed_at(m.home) for m in mappings))
+            remote_time = latest(record.modified_at if record else None,
+                                  *(remote_changed.get(m.home) for m in mappings))
+            remote_wins = remote_time is not None and (home_time is None or remote_time > home_time)
+            pair: tuple[Rule, Rule] = ("mirror", "never") if remote_wins else ("never", "mirror")
+            return {m.home: pair for m in mappings}
+        return {m.home: (m.rules(phase).to_home, m.rules(phase).to_remote) for m in mappings}
+
+    def _remote_changed(self, record: RemoteRecord, link: Link | None, values: dict[str, Any]
+                        ) -> dict[str, datetime | None]:
+        """When each remote value changed: now-ish if it differs from what the hub last saw, else as remembered."""
+        observed = record.modified_at or self.run.started_at
+        if link is None:
+            return dict.fromkeys(values, observed)
+        return {
+            f: (parse_iso(link.remote_changed.get(f)) or observed)
+            if f in link.remote_snapshot and same(link.remote_snapshot[f], v) else observed
+            for f, v in values.items()
+        }
+
+    def _unchanged_remote(self, record: RemoteRecord, link: Link, values: dict[str, Any]) -> bool:
+        """Whether the remote record is as the hub last saw or wrote it (so a webhook echo changes nothing)."""
+        if record.version is not None and link.remote_version is not None:
+            return record.version == link.remote_version
+        return content_hash(values) == link.remote_hash
+
+    async def _remote_values(self, record: RemoteRecord) -> dict[str, Any]:
+        """The record's mapped fields, each converted into the home side's form."""
+        values: dict[str, Any] = {}
+        for mapping in self.contract.synced_fields:
+            raw = get_path(record.data, mapping.remote)
+            if raw is UNSET and self.absent_is_blank:
+                raw = None
+            transform = self.engine.transforms[(self.entity, mapping.home)]
+            if transform is None:
+                values[mapping.home] = await self._reference_to_home(mapping, raw)
+            else:
+                values[mapping.home] = transform.to_home(raw)
+        return values
+
+    def _remote_name(self, record: RemoteRecord) -> str:
+        name = get_path(record.data, self.contract.remote_name)
+        return "" if is_blank(name) else str(name)
+
+    # --- pushing -----------------------------------------------------------------------------------------------
+
+    async def _push_linked(self, record: HomeRecord, link: Link, *, ignore_pending: bool = False) -> Item:
+        """Merge a home record against what the hub last saw remotely and write what the rules send out."""
+        if record.pending and not ignore_pending:
+            item = Item(self.entity, "skipped", "pending local changes wait in the sync queue", record.id,
+                        link.remote_id, record.name)
+            await self._commit_item(item)
+            return item
+        phase: Phase = "first" if link.last_synced_at is None else "later"
+        values = dict(link.remote_snapshot)
+        remote = RemoteRecord(link.remote_id, {}, parse_iso(link.remote_modified), link.remote_version)
+        changed = {f: parse_iso(t) for f, t in link.remote_changed.items()}
+        # The snapshot is what the hub already merged; only the home side's news can travel from it.
+        decisions = [d if d.direction != "to_home" else replace(d, direction=None, reason="pull decides this")
+                     for d in self._merge(record, values, changed, phase, remote)]
+        plan = self._plan_from(decisions, record, link, remote, values, phase, new_link=False)
+        await self._send(plan)
+        await self._apply([plan], next_token=None, checkpoint=False)
+        return plan.item
+
+    async def _create_remote(self, record: HomeRecord, *, queued: bool) -> Item:
+        """Create a home-only record remotely, unless an unlinked remote record has its exact name: then link."""
+        by_name = any(rule["type"] == "exact_name" for rule in self.contract.match) and name_key(record.name)
+        same_name = await self.store.unlinked_remote(self.connection, self.entity, named=record.name) if by_name else []
+        if len(same_name) > 1:
+            item = Item(self.entity, "skipped", f"{len(same_name)} remote records are named {record.name!r}: "
+                        "link one by hand", record.id, None, record.name)
+            await self._commit_item(item)
+            return item
+        if same_name:
+            row = same_name[0]
+            remote = RemoteRecord(row["remote_id"], row["data"], parse_iso(row["remote_modified"]),
+                                  get_path(row["data"], self.contract.remote_version or "") or None
+                                  if self.contract.remote_version else None)
+            values = await self._remote_values(remote)
+            link = self._new_link(record, remote, "matched")
+            decisions = self._merge(record, values, self._remote_changed(remote, None, values), "first", remote)
+            plan = self._plan_from(decisions, record, link, remote, values, "first", new_link=True)
+            plan.item.reason = f"linked: exact name {record.name!r}; " + plan.item.reason
+            plan.item.action = "updated" if plan.item.action == "unchanged" else plan.item.action
+            await self._send(plan)
+            await self._apply([plan], next_token=None, checkpoint=False)
+            return plan.item
+        values = await self._create_values(record)
+        system = self.engine.contract.system
+        how = "queued local record" if queued else "no link and no remote record with its name"
+        item = Item(self.entity, "created", f"created in {system}: {how}", record.id, None, record.name,
+                    changes=[change_entry(p, "to_remote", "create", None, v) for p, v in sorted(values.items())])
+        if self.run.dry_run:
+            self.run.add(item)
+            return item
+        created = await self._call_remote(self.system.create(self.entity, values))
+        item.remote_id = created.id
+        link = self._new_link(record, created, "created")
+        plan = Plan(item, home=record, link=link, remote=created, values=await self._remote_values(created),
+                     new_link=True)
+        if self.contract.link_key_home and not record.fields.get(self.contract.link_key_home):
+            key = values.get(self.contract.link_key_remote or "")
+            if key:
+                plan.home_changes[self.contract.link_key_home] = key
+        await self._apply([plan], next_token=None, checkpoint=False)
+        return item
+
+    async def _create_values(self, record: HomeRecord) -> dict[str, Any]:
+        """Every mapped field a new remote record gets (all of them, even in a selective run), by remote path."""
+        values: dict[str, Any] = {self.contract.remote_name: record.name}
+        for mapping in self.contract.fields:
+            if mapping.first_sync.to_remote == "never" and mapping.later_sync.to_remote == "never":
+                continue
+            if self.scope.fields and not self.contract.create_with_all_fields and mapping.home not in self.scope.fields:
+                continue
+            value = record.fields.get(mapping.home)
+            if is_blank(value):
+                continue
+            values[mapping.remote] = await self._to_remote(mapping, value)
+        if self.contract.link_key_home and self.contract.link_key_assigned_by == "home":
+            key = record.fields.get(self.contract.link_key_home) or uuid.uuid4().hex
+            values[self.contract.link_key_remote or ""] = key
+        return values
+
+    async def _send(self, plan: Plan) -> None:
+        """Write a plan's remote changes, re-reading and re-applying the rules when the write loses a race."""
+        if not plan.remote_changes or self.run.dry_run or plan.remote is None or plan.home is None:
+            return
+        for attempt in range(STALE_RETRIES + 1):
+            try:
+                changes = {m.remote: await self._to_remote(m, plan.remote_changes[m.home])
+                           for m in self.contract.synced_fields if m.home in plan.remote_changes}
+                written = await self._call_remote(self.system.update(self.entity, plan.remote, changes))
+            except StaleWrite as exc:
+                if attempt == STALE_RETRIES:
+                    plan.fail(f"{exc} (still changing after {STALE_RETRIES} re-reads)")
+                    return
+                fresh = await self._call_remote(self.system.read(self.entity, plan.remote.id))
+                if fresh is None:
+                    plan.fail(f"the remote record {plan.remote.id} no longer exists")
+                    return
+                await self._replan(plan, fresh)
+                if not plan.remote_changes:
+                    return
+                continue
+            except RecordError as exc:
+                plan.fail(str(exc))
+                return
+            # Only the fields written are known fresh: a remote edit to another field since the hub last read it
+            # must still look like news to the next pull, so the rules can answer it.
+            fresh = await self._remote_values(written)
+            plan.remote = written
+            plan.values = {**plan.values, **{f: fresh.get(f, UNSET) for f in plan.remote_changes}}
+            return
+
+    async def _replan(self, plan: Plan, fresh: RemoteRecord) -> None:
+        assert plan.home is not None and plan.link is not None
+        values = await self._remote_values(fresh)
+        phase: Phase = "first" if plan.new_link or plan.link.last_synced_at is None else "later"
+        decisions = self._merge(plan.home, values, self._remote_changed(fresh, plan.link, values), phase, fresh)
+        again = self._plan_from(decisions, plan.home, plan.link, fresh, values, phase, new_link=plan.new_link)
+        again.item.reason = f"re-read after a conflicting remote write; {again.item.reason}"
+        if plan.item.reason.startswith("linked:"):
+            again.item.reason = plan.item.reason.split(";")[0] + "; " + again.item.reason
+            again.item.action = "updated"
+        plan.item, plan.remote, plan.values = again.item, fresh, values
+        plan.home_changes, plan.remote_changes = again.home_changes, again.remote_changes
+
+    async def _call_remote(self, awaitable: Any) -> Any:
+        """Await a plugin call; anything it raises that is not a hub error becomes a record error naming it."""
+        try:
+            return await awaitable
+        except SyncError:
+            raise
+        except Exception as exc:
+            raise RecordError(f"{self.engine.contract.plugin} raised {type(exc).__name__}: {exc}") from exc
+
+    async def _to_remote(self, mapping: FieldMapping, value: Any) -> Any:
+        transform = self.engine.transforms[(self.entity, mapping.home)]
+        if transform is None:
+            return await self._reference_to_remote(mapping, value)
+        return transform.to_remote(value)
+
+    async def _reference_to_remote(self, mapping: FieldMapping, home_id: Any) -> Any:
+        """A home record id as the remote id it is linked to, through its proxy if it names one."""
+        if is_blank(home_id):
+            return None
+        target = (mapping.transform or {})["entity"]
+        contract = self.engine.contract.entity(target)
+        record = await self.store.record(str(home_id))
+        if record is None:
+            raise RecordError(f"{mapping.home} refers to {home_id}, which is not a home {target}")
+        if contract.proxy_field and not is_blank(record.fields.get(contract.proxy_field)):
+            proxy = await self.store.record(str(record.fields[contract.proxy_field]))
+            record = proxy or record
+        link = (await self.store.links_by_home(self.connection, target, [record.id])).get(record.id)
+        if link is None:
+            raise RecordError(f"{target} {record.name!r} is not linked to {self.engine.contract.system} yet")
+        return link.remote_id
+
+    async def _reference_to_home(self, mapping: FieldMapping, remote_id: Any) -> Any:
+        if is_blank(remote_id):
+            return None
+        target = (mapping.transform or {})["entity"]
+        link = (await self.store.links_by_remote(self.connection, target, [str(remote_id)])).get(str(remote_id))
+        return link.home_id if link else None
+
+    # --- applying ----------------------------------------------------------------------------------------------
+
+    async def _apply(self, plans: list[Plan], *, next_token: str | None, checkpoint: bool = True) -> None:
+        """Write a batch of plans to the home store in one transaction, with the run items and the checkpoint."""
+        now = self.engine.clock()
+        for plan in plans:
+            if not plan.ignored:
+                self.run.add(plan.item)
+        if self.run.dry_run:
+            return
+        stamp = iso(now) or ""
+        writes = Writes()
+        for number, plan in enumerate(plans, start=1):
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if plan.item.action == "failed" or (plan.quiet and plan.item.action == "unchanged"):
+                continue
+            self._plan_writes(writes, plan, now, stamp)
+        async with self.store.transaction() as tx:
+            await writes.apply(self.store, tx, self.connection, self.entity, now)
+            await save_items(tx, self.run, now)
+            if checkpoint:
+                await self._write_cursor(tx, token=next_token)
+
+    def _plan_writes(self, writes: Writes, plan: Plan, now: datetime, stamp: str) -> None:
+        """Add one plan's rows to the page's writes (built here, written together in ``Writes.apply``)."""
+        if plan.unlinked and plan.remote is not None:
+            _kind, candidates = plan.unlinked
+            writes.unlinked.append((plan.remote.id, self._remote_name(plan.remote), plan.remote.data,
+                                    iso(plan.remote.modified_at), plan.item.reason, candidates))
+            return
+        home, link = plan.home, plan.link
+        if home is None or link is None:
+            return
+        provenance = {"system": self.connection, "run": self.run.id}
+        if plan.new_home:
+            home = self.store.new_record(
+                self.entity, plan.home_changes, at=now, record_id=home.id,
+                provenance={f: {**provenance, "rule": "create"} for f in plan.home_changes},
+            )
+            writes.new_records.append(home)
+        elif plan.home_changes:
+            rules = {c["field"]: c["rule"] for c in plan.item.changes}
+            for home_field, value in plan.home_changes.items():
+                home.fields[home_field] = value
+                home.field_modified[home_field] = stamp
+                home.provenance[home_field] = {**provenance, "rule": rules.get(home_field, "link key")}
+            home.modified_at = stamp
+            writes.saved_records.append(home)
+        if plan.remote is not None:
+            self._remember_remote(link, plan.remote, plan.values, stamp)
+        link.last_synced_at = max(stamp, home.modified_at)
+        if plan.new_link:
+            self.seen_remote.add(link.remote_id)
+        (writes.new_links if plan.new_link else writes.saved_links).append(link)
+
+    def _remember_remote(self, link: Link, remote: RemoteRecord, values: dict[str, Any], stamp: str) -> None:
+        changed = self._remote_changed(remote, link if link.remote_snapshot else None, values)
+        # Most fields share one moment (the record's modification time): format each moment once.
+        texts = {moment: iso(moment) for moment in set(changed.values()) if moment is not None}
+        link.remote_changed = {f: texts.get(t) or stamp for f, t in changed.items()}
+        snapshot = {f: v for f, v in values.items() if v is not UNSET}
+        # The remote display name rides along for the lists and the report, even where names never sync.
+        snapshot.setdefault("name", self._remote_name(remote) or link.remote_snapshot.get("name", ""))
+        link.remote_snapshot = snapshot
+        link.remote_hash = content_hash(values)
+        link.remote_version = remote.version
+        link.remote_modified = iso(remote.modified_at)
+        if self.contract.link_key_remote:
+            key = get_path(remote.data, self.contract.link_key_remote)
+            link.link_key = None if is_blank(key) else str(key)
+
+    async def _commit_item(self, item: Item) -> None:
+        self.run.add(item)
+        if not self.run.dry_run:
+            async with self.store.transaction() as tx:
+                await save_items(tx, self.run, self.engine.clock())
+
+    def _new_link(self, home: HomeRecord, record: RemoteRecord, how: str) -> Link:
+        stamp = iso(self.engine.clock()) or ""
+        return Link(0, self.connection, self.entity, home.id, record.id, None, how, None, None, {}, {}, None,
+                    stamp, None)  # type: ignore[arg-type]
+
+    def _held_back(self, record: HomeRecord) -> str | None:
+        """Why a home record is not sent (NC Only, not yet available, stands behind a proxy), if it is not."""
+        for predicate in self.contract.exclude_when:
+            if holds(predicate, record.fields):
+                return f"excluded: {describe_predicate(predicate)}"
+        for predicate in self.contract.available_when:
+            if not holds(predicate, record.fields):
+                return f"not available to send until {describe_predicate(predicate)}"
+        proxy = self.contract.proxy_field
+        if proxy and not is_blank(record.fields.get(proxy)):
+            return f"recorded remotely through its proxy ({proxy} = {record.fields[proxy]})"
+        return None
+
+    # --- deletes -----------------------------------------------------------------------------------------------
+
+    async def _remote_deleted(self, record: RemoteRecord, link: Link | None) -> None:
+        if link is None:
+            if not self.run.dry_run:
+                async with self.store.transaction() as tx:
+                    await self.store.drop_unlinked(tx, self.connection, self.entity, record.id)
+            return
+        await self._apply_remote_delete(link, "deleted in the vendor's change feed")
+
+    async def _apply_remote_delete(self, link: Link, why: str) -> None:
+        policy = self.contract.remote_deletes
+        if policy == "ignore":
+            return
+        home = await self.store.record(link.home_id)
+        name = home.name if home else ""
+        action = "soft-deleted at home and delinked" if policy == "soft_delete_home" else "delinked"
+        item = Item(self.entity, "updated", f"remote record {why}: {action}", link.home_id, link.remote_id, name)
+        self.run.add(item)
+        if self.run.dry_run:
+            return
+        async with self.store.transaction() as tx:
+            if policy == "soft_delete_home" and home is not None and home.deleted_at is None:
+                home.deleted_at = iso(self.engine.clock())
+                await self.store.save_record(tx, home)
+            await self.store.delete_link(tx, link.id)
+            await save_items(tx, self.run, self.engine.clock())
+
+    # --- cursors -----------------------------------------------------------------------------------------------
+
+    async def _cursor(self) -> dict[str, Any]:
+        row = await self.store.fetchone(
+            "SELECT watermark, page_token, run_id FROM cursors WHERE connection = ? AND entity = ?",
+            (self.connection, self.entity),
+        )
+        if row is None:
+            return {"watermark": None, "page_token": None, "entities_run": None}
+        return {"watermark": row[0], "page_token": row[1], "entities_run": row[2]}
+
+    async def _write_cursor(self, tx: Any, *, token: str | None, watermark: str | None = None,
+                            keep_watermark: bool = True) -> None:
+        """Checkpoint the page token (and the watermark at the end), writing only when something moved."""
+        async with tx.execute("SELECT watermark, page_token FROM cursors WHERE connection = ? AND entity = ?",
+                              (self.connection, self.entity)) as cursor:
+            row = await cursor.fetchone()
+        if keep_watermark:
+            watermark = row[0] if row else None
+        if row is not None and (row[0], row[1]) == (watermark, token):
+            return
+        await tx.execute(
+            "INSERT INTO cursors (connection, entity, watermark, page_token, run_id, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, entity) DO UPDATE SET watermark = excluded.watermark, "
+            "page_token = excluded.page_token, run_id = excluded.run_id, updated_at = excluded.updated_at",
+            (self.connection, self.entity, watermark, token, self.run.id, iso(self.engine.clock())),
+        )
+
+    async def _save_cursor(self, *, watermark: str | None, token: str | None) -> None:
+        async with self.store.transaction() as tx:
+            await self._write_cursor(tx, token=token, watermark=watermark, keep_watermark=False)
+
