@@ -98,29 +98,24 @@ class _GroupCommit:
             self.task = None
 
     async def _write(self, deliveries: list[list[tuple[Any, ...]]]) -> list[int]:
-        """Insert every delivery's rows in one transaction; how many of each delivery's were new."""
-        keys = {(row[0], row[1]) for rows in deliveries for row in rows}
-        async with self.store.transaction() as tx:
-            known: set[tuple[str, str]] = set()
-            for connection in {connection for connection, _key in keys}:
-                wanted = [key for conn, key in keys if conn == connection]
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start:start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    async with tx.execute(f"SELECT event_key FROM inbox WHERE connection = ? AND event_key IN "
-                                          f"({marks})", [connection, *chunk]) as cursor:
-                        known.update((connection, key) for (key,) in await cursor.fetchall())
-            counts = []
-            for rows in deliveries:
-                fresh = {(row[0], row[1]) for row in rows} - known
-                counts.append(len(fresh))
-                known |= fresh
-            await tx.executemany(
-                "INSERT OR IGNORE INTO inbox (connection, event_key, entity, remote_id, action, payload, received_at, "
-                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [row for rows in deliveries for row in rows],
-            )
+        """Insert every delivery's rows in one statement (one transaction); how many of each delivery's were new."""
+        rows = [row for rows in deliveries for row in rows]
+        inserted = {(connection, key) for connection, key in await self.store.write_one(_INSERT, (json.dumps(rows),))}
+        counts = []
+        for rows in deliveries:
+            # An event sent twice in one batch counts as new for the delivery that came first.
+            fresh = {(row[0], row[1]) for row in rows} & inserted
+            counts.append(len(fresh))
+            inserted -= fresh
         return counts
+
+
+_INSERT = (
+    "INSERT INTO inbox (connection, event_key, entity, remote_id, action, payload, received_at, next_attempt_at) "
+    "SELECT " + ", ".join(f"json_extract(value, '$[{column}]')" for column in range(8)) + " FROM json_each(?) "
+    "WHERE true ON CONFLICT (connection, event_key) DO NOTHING RETURNING connection, event_key"
+)
+"""Every row of a batch, passed as one JSON array, inserted unless already received; the new ones come back."""
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Store, _GroupCommit] = weakref.WeakKeyDictionary()

@@ -189,6 +189,15 @@ class Store:
                 raise
             await self.db.execute("COMMIT")
 
+    async def write_one(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """Run one writing statement as a transaction of its own, and return the rows of its RETURNING clause.
+
+        SQLite commits a lone statement when it completes, so this costs one trip to the database thread where
+        ``transaction()`` costs one per statement plus two (BEGIN and COMMIT): what intake's commits need.
+        """
+        async with self._write_lock:
+            return list(await self.db.execute_fetchall(sql, tuple(params)))
+
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Rows of a read query."""
         async with self.db.execute(sql, tuple(params)) as cursor:
