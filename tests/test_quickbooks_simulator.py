@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
+from plugins.quickbooks import sim_query
 from plugins.quickbooks.sim_entities import ENTITY_TYPES
 from plugins.quickbooks.sim_state import QboSimulator
 from plugins.quickbooks.sim_wire import QboFault
@@ -433,6 +434,45 @@ async def test_query_operators(client: httpx.AsyncClient, sim: QboSimulator, whe
     assert response.status_code == 200, response.text
     rows = response.json()["QueryResponse"].get("Customer", [])
     assert [row["DisplayName"] for row in rows] == names
+
+
+@pytest.mark.parametrize(
+    ("where", "names"),
+    [
+        ("Id IN ('4', '2', '99')", ["Person 2", "Person 4"]),
+        ("Id IN ('002', 5)", ["Person 2", "Person 5"]),
+        ("Id = '3'", []),
+        ("Id IN ('1', '3', '5') AND Active IN (true, false)", ["Person 1", "Person 3", "Person 5"]),
+        ("Id IN ('1', '2', '5') AND CompanyName = 'Firm 1'", ["Person 1", "Person 5"]),
+        ("Id IN ('1', '2', '5') ORDERBY DisplayName DESC", ["Person 5", "Person 2", "Person 1"]),
+    ],
+)
+async def test_a_query_by_id_finds_the_ids_named_and_applies_the_other_conditions(
+    client: httpx.AsyncClient, sim: QboSimulator, where: str, names: list[str]
+) -> None:
+    await seed_people(sim)
+    response = await query(client, f"select * from Customer where {where}")
+    assert response.status_code == 200, response.text
+    assert [row["DisplayName"] for row in response.json()["QueryResponse"].get("Customer", [])] == names
+
+
+async def test_a_query_by_id_reads_only_the_records_it_names(
+    client: httpx.AsyncClient, sim: QboSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.seed({"Customer": [{"DisplayName": f"C{n:04}"} for n in range(1, 2001)]})
+    reads = 0
+    real_resolve = sim_query.resolve
+
+    def counting_resolve(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+        nonlocal reads
+        reads += 1
+        return real_resolve(data, path)
+
+    monkeypatch.setattr(sim_query, "resolve", counting_resolve)
+    response = await query(client, "select * from Customer where Id IN ('1999', '7', '1200')")
+    assert [row["DisplayName"] for row in response.json()["QueryResponse"]["Customer"]] == ["C0007", "C1200", "C1999"]
+    # The three records named, each tested against the three Ids and the implicit Active = true: not 2,000 of them.
+    assert reads <= 3 * (3 + 1)
 
 
 async def test_inactive_records_are_left_out_unless_the_query_mentions_active(

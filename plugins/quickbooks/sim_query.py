@@ -294,6 +294,26 @@ def _compare(value: Any, literal: Value) -> int | None:
     return (text > other) - (text < other)
 
 
+def named_ids(conditions: tuple[Condition, ...]) -> list[str] | None:
+    """The Ids the first ``Id =`` or ``Id IN (...)`` condition names, as QuickBooks writes them; None without one.
+
+    QuickBooks Ids are digit strings without leading zeros, and ``Id`` compares as a number (``'007'`` finds
+    ``7``), so each literal is written the way the record's Id is: a lookup by key then costs one step per Id.
+    """
+    for condition in conditions:
+        if condition.op in ("=", "in") and tuple(step.lower() for step in condition.path) == ("id",):
+            return list(dict.fromkeys(_as_id(literal) for literal in condition.values))
+    return None
+
+
+def _as_id(literal: Value) -> str:
+    if isinstance(literal, bool):
+        return str(literal)
+    if isinstance(literal, int | float):
+        return str(int(literal)) if float(literal).is_integer() else str(literal)
+    return str(int(literal)) if literal.isascii() and literal.isdigit() else literal
+
+
 def compile_where(conditions: tuple[Condition, ...], tz: tzinfo) -> Callable[[Row], bool]:
     """One predicate testing every condition (they are ANDed)."""
     tests = [_compile(condition, tz) for condition in conditions]
