@@ -1,4 +1,4 @@
-"""API routes for the hub's own records (list, show, create, edit), the webhook inbox and the installed plugins."""
+"""API routes for the hub's own records (list, show, create, edit, delete), the webhook inbox and the plugins."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hub.api_links import link_json
 from hub.api_runs import LIMIT, configured_types
 from hub.api_schemas import INBOX_EVENT, PLUGIN, RECORD, RECORD_DETAIL, listing
 from hub.engine import Scope
-from hub.local import create_record, edit_record
+from hub.local import UnknownRecord, create_record, delete_record, edit_record
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runtime import Hub
 from hub.store import HomeRecord
@@ -148,6 +148,20 @@ async def change_record(call: Call) -> dict[str, Any]:
     return await record_detail(call.hub, record)
 
 
+async def remove_record(call: Call) -> dict[str, Any]:
+    """Delete (archive) a home record: delinked everywhere, its queued changes dropped, no remote copy deleted."""
+    try:
+        record, links = await delete_record(call.hub.store, call.path["id"], actor=call.user.name, at=call.hub.clock())
+    except UnknownRecord as exc:
+        raise ApiError(404, str(exc)) from None
+    return {
+        "id": record.id,
+        "deleted_at": record.deleted_at,
+        "delinked": [{"connection": link.connection, "entity": link.entity, "remote_id": link.remote_id}
+                     for link in links],
+    }
+
+
 def push_soon(call: Call, connections: list[str], record: HomeRecord) -> None:
     """Flush the queue of each connection now, in the background (seed 002: created and linked "at once")."""
     push = getattr(call.request.app.state, "push_soon", None)
@@ -256,6 +270,35 @@ def routes() -> list[DescribedRoute]:
                 },
                 description="Changed fields are queued for every connection that syncs the type and writes remotely "
                 "(where the record is linked, or where the contract creates it); the record is marked Pending Sync.",
+            ),
+        ),
+        api(
+            "DELETE",
+            "/records/{id}",
+            remove_record,
+            Operation(
+                summary="Delete a home record",
+                tag="records",
+                admin=True,
+                path=RECORD_ID,
+                response={
+                    "type": "object",
+                    "required": ["id", "deleted_at", "delinked"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "deleted_at": {"type": "string"},
+                        "delinked": listing({
+                            "type": "object",
+                            "required": ["connection", "entity", "remote_id"],
+                            "properties": {"connection": {"type": "string"}, "entity": {"type": "string"},
+                                           "remote_id": {"type": "string"}},
+                        }),
+                    },
+                },
+                description="The hub never deletes records in other systems: the record is delinked on every "
+                "connection, each remote copy stays and is listed as unmatched again, and the record's queued "
+                "changes are dropped. The record leaves the lists; `GET /api/records/{id}` still shows it, with "
+                "`deleted_at`.",
             ),
         ),
         api(

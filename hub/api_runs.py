@@ -126,7 +126,7 @@ async def show_connection(call: Call) -> dict[str, Any]:
 
 
 async def sync_connection(call: Call) -> Any:
-    """Run a manual sync; whole-connection and entity-level syncs are for admins, single records for anyone."""
+    """Run a manual sync; a whole connection's is for admins, a list's or single records' for anyone."""
     body = call.body
     scope = Scope(
         record_ids=tuple(body.get("record_ids", ())),
@@ -139,12 +139,13 @@ async def sync_connection(call: Call) -> Any:
         allow_empty_home=body.get("allow_empty_home", False),
         full=body.get("full", False),
     )
-    targeted = bool(scope.record_ids or scope.remote_ids)
+    narrowed = bool(scope.record_ids or scope.remote_ids or body.get("entities"))
     if not call.is_admin:
-        if not targeted:
+        if not narrowed:
+            # Seed 001: any user syncs a list (the Clients list's Sync); the whole connection is an admin's.
             raise Forbidden(
-                f"{call.user.name} is a standard user: only admins sync a whole connection or entity "
-                "type; name record_ids or remote_ids to sync single records"
+                f"{call.user.name} is a standard user: only admins sync a whole connection; name the "
+                "entities (lists) to sync, or record_ids or remote_ids to sync single records"
             )
         if scope.create_home or scope.create_remote:
             raise Forbidden(f"{call.user.name} is a standard user: only admins create records by import or export")

@@ -6,8 +6,10 @@ import argparse
 import json
 from typing import Any
 
+from hub.engine import Scope
 from hub.errors import HubError
 from hub.linking import delink, link_by_hand
+from hub.runs import AlreadyRunning
 from hub.runtime import Hub
 from hub.status import connection_status
 from hub.tables import render
@@ -33,6 +35,7 @@ def add_operator_commands(commands: argparse._SubParsersAction) -> None:
     link.add_argument("home_id")
     link.add_argument("remote_id")
     link.add_argument("--actor", default="cli")
+    link.add_argument("--no-sync", action="store_true", help="only link; the next sync applies the first-sync rules")
     link.set_defaults(handler=_link)
 
     unlink = commands.add_parser("delink", help="remove a link; both records stay")
@@ -87,11 +90,19 @@ def _link(args: argparse.Namespace) -> int:
         await link_by_hand(
             hub.store, args.connection, contract, args.home_id, args.remote_id, actor=args.actor, at=hub.clock()
         )
-        print(
-            f"linked {args.entity} {args.home_id} to {args.remote_id} on {args.connection}; "
-            "the next sync applies the first-sync rules"
-        )
-        return 0
+        print(f"linked {args.entity} {args.home_id} to {args.remote_id} on {args.connection}")
+        if args.no_sync:
+            print("the next sync of the pair applies the first-sync rules")
+            return 0
+        # As in the API: the pair syncs at once, so the first-sync rules fill in its fields now.
+        scope = Scope(entities=(args.entity,), record_ids=(args.home_id,), remote_ids=(args.remote_id,))
+        try:
+            result = await hub.sync(args.connection, scope, trigger="manual", actor=args.actor)
+        except (HubError, AlreadyRunning) as exc:
+            print(f"the pair stays linked; its first sync did not run ({exc}): the next sync applies it")
+            return 0
+        print(f"first sync of the pair: {result.status}" + (f" ({result.summary})" if result.summary else ""))
+        return 0 if result.status == "success" else 1
 
     return _run(args, work)
 

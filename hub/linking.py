@@ -26,8 +26,14 @@ async def link_by_hand(store: Store, connection: str, contract: EntityContract, 
         raise LinkRefused(f"home {entity} {home.name!r} is already linked on {connection}; delink it first")
     if await store.links_by_remote(connection, entity, [remote_id]):
         raise LinkRefused(f"remote {entity} {remote_id!r} is already linked on {connection}; delink it first")
-    link = Link(0, connection, entity, home_id, remote_id, None, "manual", None, None, {}, {}, None, iso(at) or "",
-                None)
+    # The remote name, as the unmatched list showed it, so a delink before any sync lists the record by name again.
+    seen = await store.fetchone(
+        "SELECT name FROM unlinked_remote WHERE connection = ? AND entity = ? AND remote_id = ?",
+        (connection, entity, remote_id),
+    )
+    snapshot = {"name": seen[0]} if seen and seen[0] else {}
+    link = Link(0, connection, entity, home_id, remote_id, None, "manual", None, None, snapshot, {}, None,
+                iso(at) or "", None)
     async with store.transaction() as tx:
         await store.insert_link(tx, link)
         await store.drop_unlinked(tx, connection, entity, remote_id)

@@ -8,7 +8,8 @@ from typing import Any
 
 from hub import outbox
 from hub.errors import HubError
-from hub.store import HomeRecord, Store, iso
+from hub.linking import delink
+from hub.store import HomeRecord, Link, Store, iso
 from hub.types import Fields
 
 
@@ -52,3 +53,26 @@ async def edit_record(store: Store, record_id: str, changes: dict[str, Any], *, 
             await outbox.enqueue(tx, connection=connection, entity=record.entity, home_id=record.id, op="update",
                                  fields=list(changed), actor=actor, at=at)
     return record
+
+
+async def delete_record(store: Store, record_id: str, *, actor: str, at: datetime) -> tuple[HomeRecord, list[Link]]:
+    """Delete (archive) a home record: delinked on every connection, its queued changes dropped, no remote deleted.
+
+    The hub never deletes a record in another system: each remote copy stays and is listed as unmatched again.
+    """
+    record = await store.record(record_id)
+    if record is None or record.deleted_at:
+        raise UnknownRecord(f"no home record with id {record_id!r}")
+    # Delinked first: a crash between the two steps leaves a live, unlinked record, and deleting again finishes.
+    links = [
+        await delink(store, row[0], record.entity, home_id=record.id, actor=actor, at=at)
+        for row in await store.fetchall("SELECT DISTINCT connection FROM links WHERE home_id = ?", (record.id,))
+    ]
+    record.deleted_at = iso(at)
+    record.pending = False
+    async with store.transaction() as tx:
+        await tx.execute("DELETE FROM outbox WHERE home_id = ?", (record.id,))
+        await store.save_record(tx, record)
+    await store.log(actor, "delete", f"deleted {record.entity} {record.name!r} ({record.id}); "
+                    f"delinked on {len(links)} connection(s), remote records kept", at=at)
+    return record, links

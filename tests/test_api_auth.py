@@ -82,12 +82,24 @@ async def test_a_standard_user_gets_403_on_every_admin_route(rig: ApiRig):
     assert not wrong, "\n".join(wrong)
 
 
-async def test_a_standard_user_may_not_sync_a_whole_connection_or_entity_type(rig: ApiRig):
-    for body in ({}, {"entities": ["contact"]}, {"full": True}):
+async def test_a_standard_user_may_not_sync_a_whole_connection(rig: ApiRig):
+    for body in ({}, {"full": True}, {"mode": "pull"}):
         response = await rig.standard.post("/api/connections/mem/sync", json=body)
         assert response.status_code == 403, body
         assert "only admins sync a whole connection" in response.json()["error"]
     assert await rig.hub.store.runs() == []
+
+
+async def test_a_standard_user_syncs_a_list(rig: ApiRig):
+    """Seed 001: from the Clients list any user can use Sync; only the connection-wide sync is an admin's."""
+    await rig.home(name="Ada")
+    rig.remote.add("contact", {"Name": "Ada", "Email": "ada@example"})
+    response = await rig.standard.post("/api/connections/mem/sync", json={"entities": ["contact"]})
+    assert response.status_code == 200, response.text
+    (run,) = await rig.hub.store.runs()
+    assert (run["actor"], run["status"]) == ("sam", "success")
+    (home,) = (await rig.standard.get("/api/records?entity=contact")).json()
+    assert home["fields"]["email"] == "ada@example"
 
 
 async def test_a_standard_user_may_not_create_records_through_a_record_sync(rig: ApiRig):

@@ -214,6 +214,43 @@ def test_links_shows_linked_and_unmatched_records(capsys, config, remote):
     assert [(r["home_name"], r["remote_id"]) for r in rows] == [("Ada", "R1")]
 
 
+def home_contact(config: Path, name: str) -> str:
+    """Add a home contact as if loaded before the hub was connected; its id."""
+
+    async def work(opened: Hub) -> str:
+        async with opened.store.transaction() as tx:
+            return (await opened.store.insert_record(tx, "contact", {"name": name}, at=now_utc())).id
+
+    return with_hub(config, work)
+
+
+def test_link_syncs_the_pair_at_once_and_delink_unties_it(capsys, config, remote):
+    home_id = home_contact(config, "Ada Lovelace")
+    remote_id = remote.add("contact", {"Name": "A. Lovelace", "Email": "ada@remote.example"})
+
+    status, out, _ = hub_cli(capsys, "link", "mem", "contact", home_id, remote_id)
+
+    assert status == 0 and "first sync of the pair: success" in out
+    home = json.loads(hub_cli(capsys, "links", "mem", "--json")[1])[0]
+    assert (home["state"], home["home_id"], home["remote_id"]) == ("linked (manual)", home_id, remote_id)
+    record = with_hub(config, lambda opened: opened.store.record(home_id))
+    assert record.fields["email"] == "ada@remote.example"  # blank at home: the first-sync rule filled it
+
+    status, out, _ = hub_cli(capsys, "delink", "mem", "contact", "--home", home_id)
+    assert (status, out.strip()) == (0, f"delinked contact {home_id} from {remote_id} on mem")
+    states = {row["state"] for row in json.loads(hub_cli(capsys, "links", "mem", "--json")[1])}
+    assert "linked (manual)" not in states
+
+
+def test_link_no_sync_only_links_and_keeps_the_system_untouched(capsys, config, remote):
+    home_id = home_contact(config, "Ada Lovelace")
+    remote_id = remote.add("contact", {"Name": "A. Lovelace"})
+    calls = len(remote.calls)
+    status, out, _ = hub_cli(capsys, "link", "mem", "contact", home_id, remote_id, "--no-sync")
+    assert status == 0 and "the next sync of the pair applies the first-sync rules" in out
+    assert len(remote.calls) == calls
+
+
 # --- the inbox ---------------------------------------------------------------------------------------------------
 
 
