@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the hub with every simulator, seeded with sample data")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--once", action="store_true", help="seed, sync, print and exit instead of serving")
+    demo.add_argument("--env", action="store_true",
+                      help='print the exports that point other hub commands at the demo: eval "$(hub demo --env)"')
     demo.set_defaults(handler=_demo)
 
     simulate = commands.add_parser("simulate", help="run one plugin's simulator alone")
@@ -264,8 +266,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from hub.demo import run_demo
+    from hub.demo import demo_exports, run_demo
 
+    if args.env:
+        print(demo_exports())
+        return 0
     return run_demo(port=args.port, once=args.once)
 
 

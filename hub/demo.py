@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
+import shlex
 import shutil
-import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from hub.app import create_app
-from hub.config import parse_config
+from hub.config import load_config
 from hub.engine import Scope
 from hub.registry import build_registry
 from hub.runtime import Hub
@@ -30,6 +33,8 @@ DEMO_ENV = {
 }
 SIM_PORTS = {"intuit_pm": 8101, "quickbooks": 8102}
 """The simulators' ports; config/demo.toml points each connection's base_url at one."""
+WEBHOOK_EVERY = 3.0
+"""Seconds between the simulators' webhook deliveries in the demo."""
 _HERE = Path(__file__).resolve().parent
 DEMO_TOML = next(p for p in (_HERE.parent / "config" / "demo.toml", _HERE / "_config" / "demo.toml") if p.exists())
 
@@ -64,12 +69,23 @@ HOME_SAMPLE: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def demo_config(port: int, folder: Path) -> dict[str, Any]:
-    """config/demo.toml, with the store under ``folder`` and the hub on ``port``."""
-    data = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
-    data["hub"]["database"] = str(folder / "hub.db")
-    data["hub"]["listen"] = f"127.0.0.1:{port}"
-    return data
+def _write_config(port: int, folder: Path) -> Path:
+    """config/demo.toml as this demo runs it (its store under ``folder``, the hub on ``port``), saved in ``folder``.
+
+    The saved copy names the store by its absolute path, so ``hub --config <it>`` finds it from any folder.
+    """
+    text = DEMO_TOML.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^database = .*$', f"database = {json.dumps(str((folder / 'hub.db').resolve()))}", text)
+    text = re.sub(r'(?m)^listen = .*$', f'listen = "127.0.0.1:{port}"', text)
+    path = folder / "hub.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def demo_exports(folder: Path = DEMO_DIR) -> str:
+    """Shell exports that point other ``hub`` commands at the demo's configuration and set its demo secrets."""
+    values = {"HUB_CONFIG": str((folder / "hub.toml").resolve()), **DEMO_ENV}
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
 
 
 def run_demo(*, port: int = 8080, once: bool = False, folder: Path = DEMO_DIR) -> int:
@@ -89,16 +105,14 @@ async def _demo(port: int, once: bool, folder: Path) -> int:
         while not all(server.started for server in servers):
             await asyncio.sleep(0.05)
         _seed_simulators(simulators)
-        config = parse_config(demo_config(port, folder), env)
-        hub = await Hub.open(config, env=env)
+        config_path = _write_config(port, folder)
+        hub = await Hub.open(load_config(config_path, env), env=env)
         try:
             await _seed_home(hub)
             await _first_syncs(hub)
-            _print_guide(port, folder, simulators)
+            _print_guide(port, config_path, simulators)
             if not once:
-                print("Press Ctrl-C to stop.")
-                hub_server = _server(create_app(hub), port)
-                await hub_server.serve()
+                await _serve(hub, port, simulators)
         finally:
             await hub.close()
     finally:
@@ -108,6 +122,47 @@ async def _demo(port: int, once: bool, folder: Path) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     return 0
+
+
+async def _serve(hub: Hub, port: int, simulators: dict[str, Any]) -> None:
+    """Serve the hub, with each simulator posting its signed webhooks to it as the vendor would."""
+    hub_server = _server(create_app(hub), port)
+    serving = asyncio.create_task(hub_server.serve())
+    while not hub_server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    await _connect_webhooks(hub, port, simulators)
+    delivering = asyncio.create_task(_deliver_webhooks(simulators))
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        await serving
+    finally:
+        delivering.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await delivering
+
+
+async def _connect_webhooks(hub: Hub, port: int, simulators: dict[str, Any]) -> None:
+    """Point each simulator's webhooks at the hub: a Karbon subscription, QuickBooks' endpoint setting."""
+    if "intuit_pm" in simulators:
+        karbon = simulators["intuit_pm"].state.sim
+        # Karbon takes only https targets; the demo's hub listens on plain http on loopback.
+        karbon.allow_http_localhost = True
+        # Karbon coalesces changes for 60 s; the demo waits a few seconds so a change is seen to arrive.
+        karbon.coalesce = timedelta(seconds=WEBHOOK_EVERY)
+        await hub.system("karbon").subscribe(f"http://127.0.0.1:{port}/webhooks/karbon")
+    if "quickbooks" in simulators:
+        simulators["quickbooks"].state.sim.webhook_url = f"http://127.0.0.1:{port}/webhooks/quickbooks"
+
+
+async def _deliver_webhooks(simulators: dict[str, Any]) -> None:
+    """Every few seconds, have each simulator send what changed, as the vendors' delivery loops do."""
+    while True:
+        await asyncio.sleep(WEBHOOK_EVERY)
+        for app in simulators.values():
+            try:
+                await app.state.sim.flush_webhooks()
+            except Exception as exc:  # a failed delivery stays pending in the simulator and is tried again
+                print(f"webhook delivery failed: {exc}", flush=True)
 
 
 def _server(app: Any, port: int) -> uvicorn.Server:
@@ -140,13 +195,20 @@ async def _first_syncs(hub: Hub) -> None:
         print(f"  first sync of {name}: {result.status} ({result.summary}) — run {result.run_id}")
 
 
-def _print_guide(port: int, folder: Path, simulators: dict[str, Any]) -> None:
+def _print_guide(port: int, config_path: Path, simulators: dict[str, Any]) -> None:
     base = f"http://127.0.0.1:{port}"
     token = DEMO_ENV["HUB_DEMO_ADMIN_TOKEN"]
-    print(f"\nThe hub's store: {folder / 'hub.db'}")
+    print(f"\nThe hub's store: {config_path.parent / 'hub.db'}")
+    print('  from another terminal, in this folder: eval "$(hub demo --env)"; then hub runs, hub status,'
+          " hub links karbon, hub inbox")
     for name in simulators:
         print(f"{name} simulator: http://127.0.0.1:{SIM_PORTS[name]}/ (control surface under /_sim/)")
     print(f"The hub: {base}/healthz, API under {base}/api (bearer token {token!r}), {base}/openapi.json")
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/connections")
     print(f"  curl -H 'Authorization: Bearer {token}' '{base}/api/connections/karbon/links?show=unmatched'")
     print(f"  curl -H 'Authorization: Bearer {token}' {base}/api/runs")
+    if "quickbooks" in simulators:
+        sim = f"http://127.0.0.1:{SIM_PORTS['quickbooks']}"
+        print("Change a customer in QuickBooks and watch its signed webhook arrive and sync within seconds:")
+        print(f"  curl -X POST {sim}/_sim/edit/Customer/1 -d '{{\"CompanyName\": \"Harbour Bakery Ltd\"}}'")
+        print(f"  curl -H 'Authorization: Bearer {token}' '{base}/api/runs?connection=quickbooks'")
