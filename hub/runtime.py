@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ from hub.errors import ConfigError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
 from hub.registry import Registry, build_registry
 from hub.runs import Run
+from hub.scopes import Scopes
 from hub.store import Store, now_utc
 from hub.system import System
 
@@ -36,8 +36,8 @@ class Hub:
     transport_for: TransportFactory | None = None
     clock: Callable[[], datetime] = now_utc
     unavailable: dict[str, str] = field(default_factory=dict)
-    busy: Counter[str] = field(default_factory=Counter)
-    """How many syncs of each connection this process is running now."""
+    scopes: Scopes = field(default_factory=Scopes)
+    """The entity types this process's syncs hold, so they queue for each other instead of refusing."""
     _systems: dict[str, System] = field(default_factory=dict)
     _limiters: dict[str, Limiter] = field(default_factory=dict)
 
@@ -110,20 +110,20 @@ class Hub:
 
     async def sync(self, name: str, scope: Scope | None = None, *, trigger: str, actor: str,
                    dry_run: bool = False, on_progress: Callable[[Run], None] | None = None) -> RunResult:
-        """Run a sync of one connection, logging who asked; the connection counts as busy meanwhile."""
+        """Run a sync of one connection, logging who asked; its types are held in this process meanwhile.
+
+        A sync of types this process is syncing waits or is refused (``AlreadyRunning``) as ``Scopes`` says.
+        """
         scope = scope or Scope()
         engine = self.engine(name)
         if trigger == "manual":
             what = ", ".join(scope.entities) or "everything"
             await self.store.log(actor, "sync requested", f"{actor} asked for a sync of {name} ({what})",
                                  connection=name, at=self.clock())
-        self.busy[name] += 1
-        try:
-            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=dry_run, on_progress=on_progress)
-        finally:
-            self.busy[name] -= 1
-            if not self.busy[name]:
-                del self.busy[name]
+        if dry_run:  # a dry run writes nothing, so it holds nothing, here or in the store
+            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=True, on_progress=on_progress)
+        async with self.scopes.hold(name, engine.entities_in(scope), trigger=trigger):
+            return await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress)
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """Each loaded system plugin: name, version, entity types and contract path; and each failure."""

@@ -19,7 +19,10 @@ from hub.store import iso, parse_iso
 
 log = logging.getLogger("hub.workers")
 BUSY_DELAY = timedelta(seconds=2)
-"""How long events wait when a sync of their type is already running (looking again costs one local query)."""
+"""How long events wait when another process syncs their type, or a person's or timer's sync here holds or awaits it.
+
+A webhook sync of their type in this process is waited for instead (``Hub.scopes``), so workers don't bounce.
+"""
 PAUSE_FLOOR = timedelta(seconds=1)
 """The shortest wait for events whose connection is paused, so a pause ending this instant is not spun on."""
 
@@ -110,7 +113,7 @@ def timer_tasks(hub: Hub, *, sleep: Sleep = asyncio.sleep) -> list[asyncio.Task[
         async def job(name: str = name) -> None:
             try:
                 await hub.sync(name, trigger="timer", actor="scheduler")
-            except AlreadyRunning as exc:  # a sync started by another process: this tick is skipped, not failed
+            except AlreadyRunning as exc:  # another process's sync, or webhook syncs outlasting the wait: skipped
                 log.info("skipped the timer sync of %s: %s", name, exc)
 
         async def last_run(name: str = name) -> datetime | None:
@@ -123,7 +126,7 @@ def timer_tasks(hub: Hub, *, sleep: Sleep = asyncio.sleep) -> list[asyncio.Task[
                     job,
                     clock=hub.clock,
                     sleep=sleep,
-                    is_running=lambda name=name: name in hub.busy,
+                    is_running=lambda name=name: hub.scopes.whole_sync_running(name),
                     last_run=last_run,
                     on_start=connection.sync_on_start,
                 ),

@@ -165,6 +165,93 @@ async def test_an_event_whose_type_is_busy_waits_without_spending_an_attempt(hub
     assert await home_names(hub) == []
 
 
+# --- workers of one process sharing a type ------------------------------------------------------------------------
+
+
+class Gate:
+    """Holds every listing of the memory system until opened, and says when one is waiting."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+
+def gated(gate: Gate) -> type[MemorySystem]:
+    """A memory system whose listings wait at ``gate``."""
+
+    class GatedSystem(MemorySystem):
+        async def list_page(self, request: PageRequest) -> Page:
+            gate.waiting.set()
+            await gate.opened.wait()
+            return await super().list_page(request)
+
+    return GatedSystem
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait (at most 5 s) until ``condition`` holds."""
+    try:
+        async with asyncio.timeout(5):
+            while not await condition():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting until {what}")
+
+
+async def test_events_of_a_type_this_process_is_syncing_are_processed_as_soon_as_that_sync_ends(
+    tmp_path: Path, remote: MemoryRemote
+):
+    gate = Gate()
+    hub = await open_memory_hub(tmp_path, remote, system=gated(gate))
+    try:
+        await announce(hub, remote.add("contact", {"Name": "Ada"}))
+        first = asyncio.create_task(process_due(hub))
+        await asyncio.wait_for(gate.waiting.wait(), 5)  # the first worker's sync of contacts is listing
+        await announce(hub, remote.add("contact", {"Name": "Bob"}))
+        second = asyncio.create_task(process_due(hub))
+
+        async def both_claimed() -> bool:
+            return {row["status"] for row in await inbox.list_events(hub.store)} == {"claimed"}
+
+        await eventually(both_claimed, "the second worker claimed Bob's event")
+        gate.opened.set()
+
+        assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [1, 1]
+        rows = await inbox.list_events(hub.store)
+        assert [(row["status"], row["attempts"]) for row in rows] == [("done", 1), ("done", 1)]
+        assert await home_names(hub) == ["Ada", "Bob"]
+        assert [run["status"] for run in await hub.store.runs()] == ["success", "success"]
+    finally:
+        await hub.close()
+
+
+async def test_workers_sharing_a_backlog_of_one_type_drain_it_without_putting_events_back(
+    hub: Hub, remote: MemoryRemote, monkeypatch: pytest.MonkeyPatch
+):
+    names = [f"Person {n:02}" for n in range(40)]
+    for name in names:
+        await announce(hub, remote.add("contact", {"Name": name}))
+    delays: list[timedelta] = []
+    real_release = inbox.release
+
+    async def counted_release(store, ids, *, at, delay):
+        delays.append(delay)
+        await real_release(store, ids, at=at, delay=delay)
+
+    monkeypatch.setattr(inbox, "release", counted_release)
+
+    async def worker() -> None:
+        while await process_due(hub, limit=5):
+            pass
+
+    # The clock stands still: an event put back for later would never come due again.
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(4))), 30)
+
+    assert delays == []
+    assert {row["status"] for row in await inbox.list_events(hub.store)} == {"done"}
+    assert await home_names(hub) == names
+
+
 async def test_a_paused_connection_holds_events_until_the_pause_ends_without_dead_lettering_them(
     hub: Hub, remote: MemoryRemote
 ):
@@ -291,8 +378,8 @@ async def test_ticks_missed_while_the_hub_was_down_run_once_not_once_each(timed_
 
 async def test_a_tick_during_a_sync_in_this_process_is_skipped(timed_hub: Hub):
     start = timed_hub.clock()
-    timed_hub.busy["mem"] += 1
-    assert await run_timers(timed_hub, start + timedelta(minutes=20)) == []
+    async with timed_hub.scopes.hold("mem", ["contact"], trigger="manual"):
+        assert await run_timers(timed_hub, start + timedelta(minutes=20)) == []
 
 
 async def test_a_tick_that_finds_another_process_syncing_is_skipped_quietly(
