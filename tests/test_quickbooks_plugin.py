@@ -300,9 +300,11 @@ async def test_an_nc_only_transaction_is_not_sent_when_triggered_and_says_why(ri
     assert (item["action"], item["reason"]) == ("skipped", "not sent: excluded: nc_only is True")
 
 
-@pytest.mark.parametrize(("entity", "flag"), [("ship_doc", "shipped"), ("work_order", "finished")])
+@pytest.mark.parametrize(
+    ("entity", "flag", "number"), [("ship_doc", "shipped", "SD-D-7"), ("work_order", "finished", "WO-D-7")]
+)
 async def test_a_ship_doc_once_shipped_and_a_work_order_once_finished_are_recorded_as_invoices(
-    sending_all: QboRig, entity: str, flag: str
+    sending_all: QboRig, entity: str, flag: str, number: str
 ):
     rig = sending_all
     acme, acme_id = await linked_customer(rig, "Acme Ltd")
@@ -315,7 +317,7 @@ async def test_a_ship_doc_once_shipped_and_a_work_order_once_finished_are_record
     await rig.sync()
 
     (recorded,) = rig.sim.records("Invoice")
-    assert (recorded["DocNumber"], recorded["CustomerRef"]["value"]) == ("D-7", acme_id)
+    assert (recorded["DocNumber"], recorded["CustomerRef"]["value"]) == (number, acme_id)
     assert await rig.remote_id(document) == recorded["Id"]
 
 

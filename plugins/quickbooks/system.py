@@ -30,6 +30,7 @@ from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
 from plugins.quickbooks import webhooks
 from plugins.quickbooks.client import OBJECT_NOT_FOUND, Fault, QboClient, entity_of
 from plugins.quickbooks.credentials import check_secrets, connection_auth
+from plugins.quickbooks.doc_numbers import DocNumbers
 from plugins.quickbooks.queries import (
     CDC_LIMIT,
     IDS_PER_QUERY,
@@ -74,6 +75,7 @@ class QuickBooks(System):
         check_secrets(connection)
         self.realm_id = str(realm).strip()
         self.contract = _contract(self.contract_path)
+        self.doc_numbers = DocNumbers({name: entity.remote_type for name, entity in self.contract.entities.items()})
         self.token_store: TokenStore | None = None
         """Where OAuth tokens are kept (`hub.credentials.StoredTokens`); the hub sets it before the first call."""
         self.clock = now_utc
@@ -94,19 +96,26 @@ class QuickBooks(System):
         if request.since is not None and request.token is None:
             changed = await self._changes_since(remote_type, request.since)
             if changed is not None:
-                return Page([remote_record(row) for row in changed])
+                return Page(self._own(request.entity, changed))
         return await self._query_page(remote_type, request)
+
+    def _own(self, entity: str, rows: list[dict[str, Any]]) -> list[RemoteRecord]:
+        """The rows that belong to this home type (several share QuickBooks' Invoice), as it sees them."""
+        return [remote_record(self.doc_numbers.to_home(entity, row)) for row in rows
+                if self.doc_numbers.owns(entity, row)]
 
     async def _targeted(self, remote_type: str, request: PageRequest) -> Page:
         ids = sorted(set(request.ids), key=id_order)
         chunk = int(request.token) if (request.token or "").isdigit() else 0
         wanted = ids[chunk * IDS_PER_QUERY : (chunk + 1) * IDS_PER_QUERY]
         answer = await self._query(statement(remote_type, since=request.since, ids=wanted))
-        found = [remote_record(row) for row in rows_of(answer, remote_type)]
+        rows = rows_of(answer, remote_type)
+        found = self._own(request.entity, rows)
         if request.since is None:
             # The query names inactive records too, and QuickBooks never reuses an Id: one it does not
-            # return was deleted (a webhook's "deleted" event is pulled this way).
-            returned = {record.id for record in found}
+            # return was deleted (a webhook's "deleted" event is pulled this way). One it returns that belongs
+            # to another home type was not.
+            returned = {row["Id"] for row in rows}
             found += [
                 RemoteRecord(remote_id, {"Id": remote_id, "status": "Deleted"}, deleted=True)
                 for remote_id in wanted
@@ -134,7 +143,7 @@ class QuickBooks(System):
         rows = rows_of(found, remote_type)
         fresh, in_place = after_cursor(rows, cursor)
         following = Cursor(cursor.position + len(rows), rows[-1]["Id"]).token() if len(rows) == PAGE_SIZE else None
-        return Page([remote_record(row) for row in fresh], following, enumerates_all=request.since is None and in_place)
+        return Page(self._own(request.entity, fresh), following, enumerates_all=request.since is None and in_place)
 
     async def _query(self, text: str) -> dict[str, Any]:
         try:
@@ -146,7 +155,7 @@ class QuickBooks(System):
     # --- one record --------------------------------------------------------------------------------------------
 
     async def read(self, entity: str, remote_id: str) -> RemoteRecord | None:
-        """One record by Id, or None when QuickBooks has no live record with it."""
+        """One record by Id, or None when QuickBooks has no live record of this home type with it."""
         remote_type = self.remote_type(entity)
         try:
             answer = await self.client.get(f"{remote_type.lower()}/{quote(remote_id, safe='')}")
@@ -154,13 +163,14 @@ class QuickBooks(System):
             if exc.code == OBJECT_NOT_FOUND:
                 return None
             raise
-        return remote_record(entity_of(answer, remote_type))
+        found = self._own(entity, [entity_of(answer, remote_type)])
+        return found[0] if found else None
 
     async def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
         """Create a record from ``{remote path: value}``."""
         remote_type = self.remote_type(entity)
-        answer = await self.client.post(remote_type.lower(), nest(values))
-        return remote_record(entity_of(answer, remote_type))
+        answer = await self.client.post(remote_type.lower(), self.doc_numbers.to_remote(entity, nest(values)))
+        return remote_record(self.doc_numbers.to_home(entity, entity_of(answer, remote_type)))
 
     async def update(self, entity: str, record: RemoteRecord, changes: dict[str, Any]) -> RemoteRecord:
         """A sparse update of the changed fields, under the SyncToken the engine last saw."""
@@ -180,9 +190,10 @@ class QuickBooks(System):
         for key, value in body.items():
             if isinstance(value, dict) and isinstance(current.get(key), dict):
                 body[key] = _merged(current[key], value)
+        body = self.doc_numbers.to_remote(entity, body)
         sparse = {**body, "Id": record.id, "SyncToken": record.version, "sparse": True}
         answer = await self.client.post(remote_type.lower(), sparse)
-        return remote_record(entity_of(answer, remote_type))
+        return remote_record(self.doc_numbers.to_home(entity, entity_of(answer, remote_type)))
 
     # --- webhooks, credentials, simulator ----------------------------------------------------------------------
 
