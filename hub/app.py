@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 
 import uvicorn
@@ -87,19 +88,43 @@ def create_app(hub: Hub, *, background: bool = True) -> Starlette:
     return app
 
 
-def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
-    """Open the hub and serve it with uvicorn until interrupted."""
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving SIGINT and SIGTERM to ``serve``.
 
-    async def main() -> None:
+    uvicorn raises a signal it caught again once it has shut down: SIGTERM killed the process before the hub closed,
+    and SIGINT cancelled the hub's closing at its first await, leaving the store open and its thread keeping the
+    process alive. ``serve`` routes both signals to ``handle_exit`` for the whole run instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave the signals alone: ``serve`` has routed them here already."""
+        yield
+
+
+def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
+    """Serve the hub with uvicorn until Ctrl-C (then return 130) or SIGTERM (0), closing the hub and its store."""
+
+    async def main() -> int:
         hub = await Hub.open(config)
+        stopped_by: list[int] = []
         try:
             app = create_app(hub)
-            server = uvicorn.Server(
+            server = _Server(
                 uvicorn.Config(app, host=host or config.listen_host, port=port or config.listen_port, log_level="info")
             )
+
+            def stop(signum: int) -> None:
+                stopped_by.append(signum)
+                server.handle_exit(signum, None)
+
+            loop = asyncio.get_running_loop()
+            # Installed until the loop closes, so a second Ctrl-C while the hub closes only hurries the shutdown.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop, signum)
             await server.serve()
         finally:
             await hub.close()
+        return 130 if stopped_by[:1] == [signal.SIGINT] else 0
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())
