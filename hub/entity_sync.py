@@ -14,7 +14,18 @@ from hub.contracts import EntityContract, FieldMapping
 from hub.errors import RecordError, StaleWrite, SyncError
 from hub.merge import Decision, Side, decide, same
 from hub.paths import get_path
-from hub.plans import Match, Plan, Writes, change_entry, content_hash, describe_predicate, describe_rule, holds, latest
+from hub.plans import (
+    Match,
+    Plan,
+    Writes,
+    change_entry,
+    content_hash,
+    creation_changes,
+    describe_predicate,
+    describe_rule,
+    holds,
+    latest,
+)
 from hub.runs import Item, Run, save_items
 from hub.store import HomeRecord, Link, iso, name_key, parse_iso
 from hub.types import UNSET, Page, PageRequest, Phase, RemoteRecord, Rule, is_blank
@@ -391,7 +402,7 @@ class EntitySync:
         link = self._new_link(home, record, "created")
         reason = f"created at home: no link and no home record named {name!r} in the hub; created from {system}"
         item = Item(self.entity, "created", reason, home.id, record.id, name,
-                    changes=[change_entry(f, "to_home", "create", None, v) for f, v in sorted(fields.items())])
+                    changes=creation_changes(fields, "to_home"))
         return Plan(item, home=home, link=link, remote=record, values=values, new_home=True, new_link=True,
                      home_changes=fields)
 
@@ -519,7 +530,7 @@ class EntitySync:
         system = self.engine.contract.system
         how = "queued local record" if queued else "no link and no remote record with its name"
         item = Item(self.entity, "created", f"created in {system}: {how}", record.id, None, record.name,
-                    changes=[change_entry(p, "to_remote", "create", None, v) for p, v in sorted(values.items())])
+                    changes=creation_changes(values, "to_remote"))
         if self.run.dry_run:
             self.run.add(item)
             return item
@@ -671,10 +682,10 @@ class EntitySync:
             return
         provenance = {"system": self.connection, "run": self.run.id}
         if plan.new_home:
-            home = self.store.new_record(
-                self.entity, plan.home_changes, at=now, record_id=home.id,
-                provenance={f: {**provenance, "rule": "create"} for f in plan.home_changes},
-            )
+            # One provenance object for every field: the store then encodes it once (``dumps_object``).
+            created = {**provenance, "rule": "create"}
+            home = self.store.new_record(self.entity, plan.home_changes, at=now, record_id=home.id,
+                                         provenance={f: created for f in plan.home_changes})
             writes.new_records.append(home)
         elif plan.home_changes:
             rules = {c["field"]: c["rule"] for c in plan.item.changes}
@@ -702,7 +713,7 @@ class EntitySync:
         link.remote_snapshot = snapshot
         link.remote_hash = content_hash(values)
         link.remote_version = remote.version
-        link.remote_modified = iso(remote.modified_at)
+        link.remote_modified = texts.get(remote.modified_at) or iso(remote.modified_at)
         if self.contract.link_key_remote:
             key = get_path(remote.data, self.contract.link_key_remote)
             link.link_key = None if is_blank(key) else str(key)

@@ -75,6 +75,12 @@ def change_entry(home_field: str, direction: str | None, rule: str, before: Any,
             "before": None if before is UNSET else before, "after": None if after is UNSET else after}
 
 
+def creation_changes(values: dict[str, Any], direction: str) -> list[dict[str, Any]]:
+    """A created record's changes, as ``change_entry`` writes them: each field from nothing to its value."""
+    return [{"field": f, "direction": direction, "rule": "create", "before": None, "after": v}
+            for f, v in sorted(values.items())]
+
+
 def content_hash(values: dict[str, Any]) -> str:
     return hashlib.sha256(dumps({k: (None if v is UNSET else v) for k, v in values.items()}).encode()).hexdigest()
 

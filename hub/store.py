@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +51,23 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_json
 def dumps(value: Any) -> str:
     """JSON as the store keeps it: compact, keys sorted, times as ISO text."""
     return _ENCODER.encode(value)
+
+
+_quote = json.encoder.encode_basestring_ascii  # how the encoder writes a key (it escapes non-ASCII too)
+
+
+def dumps_object(mapping: dict[str, Any]) -> str:
+    """``dumps`` of a flat object, faster where every key holds the same value (encoded once, not per key).
+
+    A record's field times and provenance, and a link's remote change times, mostly share one value per record:
+    a sync writes hundreds of thousands of them.
+    """
+    values = iter(mapping.values())
+    shared = next(values, None)
+    if not mapping or any(value is not shared for value in values):
+        return dumps(mapping)
+    text = dumps(shared)
+    return "{" + ",".join([_quote(key) + ":" + text for key in sorted(mapping)]) + "}"
 
 
 @dataclass
@@ -114,16 +131,16 @@ def _record(row: Sequence[Any]) -> HomeRecord:
 
 
 _INSERT_LINK = (
-    "INSERT INTO links (connection, entity, home_id, remote_id, link_key, how, remote_version, remote_hash, "
+    "INSERT INTO links (id, connection, entity, home_id, remote_id, link_key, how, remote_version, remote_hash, "
     "remote_snapshot, remote_changed, remote_modified, linked_at, last_synced_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 def _link_row(link: Link) -> tuple[Any, ...]:
-    return (link.connection, link.entity, link.home_id, link.remote_id, link.link_key, link.how, link.remote_version,
-            link.remote_hash, dumps(link.remote_snapshot), dumps(link.remote_changed), link.remote_modified,
-            link.linked_at, link.last_synced_at)
+    return (link.id, link.connection, link.entity, link.home_id, link.remote_id, link.link_key, link.how,
+            link.remote_version, link.remote_hash, dumps(link.remote_snapshot), dumps_object(link.remote_changed),
+            link.remote_modified, link.linked_at, link.last_synced_at)
 
 
 def _link(row: Sequence[Any]) -> Link:
@@ -297,8 +314,8 @@ class Store:
         await tx.executemany(
             "INSERT INTO records (id, entity, name_key, fields, field_modified, provenance, hidden, pending, "
             "created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.id, r.entity, name_key(r.name), dumps(r.fields), dumps(r.field_modified), dumps(r.provenance),
-              int(r.hidden), int(r.pending), r.created_at, r.modified_at) for r in records],
+            [(r.id, r.entity, name_key(r.name), dumps(r.fields), dumps_object(r.field_modified),
+              dumps_object(r.provenance), int(r.hidden), int(r.pending), r.created_at, r.modified_at) for r in records],
         )
 
     async def save_record(self, tx: aiosqlite.Connection, record: HomeRecord) -> None:
@@ -312,8 +329,8 @@ class Store:
         await tx.executemany(
             "UPDATE records SET name_key = ?, fields = ?, field_modified = ?, provenance = ?, hidden = ?, "
             "pending = ?, deleted_at = ?, modified_at = ? WHERE id = ?",
-            [(name_key(r.name), dumps(r.fields), dumps(r.field_modified), dumps(r.provenance), int(r.hidden),
-              int(r.pending), r.deleted_at, r.modified_at, r.id) for r in records],
+            [(name_key(r.name), dumps(r.fields), dumps_object(r.field_modified), dumps_object(r.provenance),
+              int(r.hidden), int(r.pending), r.deleted_at, r.modified_at, r.id) for r in records],
         )
 
     # --- links -----------------------------------------------------------------------------------------------
@@ -361,24 +378,21 @@ class Store:
 
     async def insert_link(self, tx: aiosqlite.Connection, link: Link) -> Link:
         """Tie a home record to a remote one."""
-        cursor = await tx.execute(_INSERT_LINK, _link_row(link))
-        link.id = cursor.lastrowid or 0
+        await self.insert_links(tx, [link])
         return link
 
     async def insert_links(self, tx: aiosqlite.Connection, links: Sequence[Link]) -> None:
         """Tie several pairs inside a transaction, in one statement; each Link gets its new id."""
         if not links:
             return
+        # The caller's transaction holds the write lock, so the ids after the largest are free: numbering the
+        # links here spares reading them back (executemany gives no row ids).
+        async with tx.execute("SELECT coalesce(max(id), 0) FROM links") as cursor:
+            row = await cursor.fetchone()
+        first = int(row[0]) + 1 if row else 1
+        for number, link in enumerate(links, start=first):
+            link.id = number
         await tx.executemany(_INSERT_LINK, [_link_row(link) for link in links])
-        # executemany gives no row ids: read them back by the unique (connection, entity, remote_id).
-        by_key = {(link.connection, link.entity, link.remote_id): link for link in links}
-        for (connection, entity), group in _grouped(links, lambda link: (link.connection, link.entity)).items():
-            for chunk in _chunks([link.remote_id for link in group]):
-                marks = ",".join("?" * len(chunk))
-                async with tx.execute(f"SELECT remote_id, id FROM links WHERE connection = ? AND entity = ? "
-                                      f"AND remote_id IN ({marks})", [connection, entity, *chunk]) as cursor:
-                    for remote_id, link_id in await cursor.fetchall():
-                        by_key[(connection, entity, remote_id)].id = link_id
 
     async def save_link(self, tx: aiosqlite.Connection, link: Link) -> None:
         """Write back what the hub now knows of the remote side of a link."""
@@ -389,7 +403,7 @@ class Store:
         await tx.executemany(
             "UPDATE links SET remote_version = ?, remote_hash = ?, remote_snapshot = ?, remote_changed = ?, "
             "remote_modified = ?, last_synced_at = ?, link_key = ? WHERE id = ?",
-            [(link.remote_version, link.remote_hash, dumps(link.remote_snapshot), dumps(link.remote_changed),
+            [(link.remote_version, link.remote_hash, dumps(link.remote_snapshot), dumps_object(link.remote_changed),
               link.remote_modified, link.last_synced_at, link.link_key, link.id) for link in links],
         )
 
@@ -447,9 +461,10 @@ class Store:
     async def drop_unlinked_many(self, tx: aiosqlite.Connection, connection: str, entity: str,
                                  remote_ids: Sequence[str]) -> None:
         """Forget several unlinked remote records of one type, in one statement."""
-        await tx.executemany(
-            "DELETE FROM unlinked_remote WHERE connection = ? AND entity = ? AND remote_id = ?",
-            [(connection, entity, remote_id) for remote_id in remote_ids],
+        await tx.execute(
+            "DELETE FROM unlinked_remote WHERE connection = ? AND entity = ? "
+            "AND remote_id IN (SELECT value FROM json_each(?))",
+            (connection, entity, dumps(list(remote_ids))),
         )
 
     async def unlinked_remote(self, connection: str, entity: str | None = None, *, search: str = "",
@@ -556,13 +571,6 @@ class Store:
             await tx.execute("INSERT OR IGNORE INTO connection_state (connection) VALUES (?)", (connection,))
             for key, value in values.items():
                 await tx.execute(f"UPDATE connection_state SET {key} = ? WHERE connection = ?", (value, connection))
-
-
-def _grouped(items: Iterable[Any], key: Callable[[Any], Any]) -> dict[Any, list[Any]]:
-    groups: dict[Any, list[Any]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    return groups
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
