@@ -13,6 +13,7 @@ from hub.engine import Mode, Scope
 from hub.errors import SyncError
 from hub.linking import delink, link_by_hand, report_csv
 from hub.openapi import DescribedRoute, Operation, Param
+from hub.runtime import Hub
 from hub.store import HomeRecord, Link
 from hub.views import import_candidates, link_rows
 
@@ -21,13 +22,13 @@ HOME_ID = Param("home_id", "The home record's id.", {"type": "string", "minLengt
 
 
 def flag(name: str, description: str) -> Param:
-    """A yes/no query parameter, ``true`` or ``false`` (default ``false``)."""
-    return Param(name, description, {"enum": ["true", "false"], "default": "false"})
+    """A yes/no query parameter: ``true`` or ``false`` (also 1/0, yes/no), default ``false``."""
+    return Param(name, description, {"type": "boolean", "default": False})
 
 
 def flag_on(call: Call, name: str) -> bool:
-    """Whether a yes/no query parameter was set to ``true``."""
-    return call.query[name] == "true"
+    """Whether a yes/no query parameter was set."""
+    return call.query[name]
 
 
 def link_json(link: Link) -> dict[str, Any]:
@@ -52,10 +53,10 @@ async def home_record(call: Call, home_id: str, entity: str | None = None, field
     return record
 
 
-async def check_remote(call: Call, name: str, entity: str, remote_id: str) -> None:
+async def check_remote(hub: Hub, name: str, entity: str, remote_id: str) -> None:
     """Refuse (404) to link to a remote record the system says does not exist."""
     try:
-        remote = await call.hub.system(name).read(entity, remote_id)
+        remote = await hub.system(name).read(entity, remote_id)
     except NotImplementedError:
         return  # a system that cannot read one record: the targeted sync will show what it found
     except SyncError as exc:
@@ -110,7 +111,7 @@ async def link_records(call: Call) -> Json:
     (entity,) = check_entities(call.hub, name, [call.body["entity"]], "entity")
     home_id, remote_id = call.body["home_id"], call.body["remote_id"]
     await home_record(call, home_id, entity)
-    await check_remote(call, name, entity, remote_id)
+    await check_remote(call.hub, name, entity, remote_id)
     contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin].entity(entity)
     link = await link_by_hand(
         call.hub.store, name, contract, home_id, remote_id, actor=call.user.name, at=call.hub.clock()

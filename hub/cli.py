@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,8 +159,9 @@ def _sync(args: argparse.Namespace) -> int:
     )
 
     async def work(hub: Hub) -> int:
+        checked = await _checked_scope(hub, args.connection, scope)
         bar = ProgressBar(sys.stderr) if (args.create_home or args.create_remote) and not args.json else None
-        result = await hub.sync(args.connection, scope, trigger="manual", actor=args.actor, dry_run=args.dry_run,
+        result = await hub.sync(args.connection, checked, trigger="manual", actor=args.actor, dry_run=args.dry_run,
                                 on_progress=bar.update if bar else None)
         if bar:
             bar.close()
@@ -170,9 +172,29 @@ def _sync(args: argparse.Namespace) -> int:
             print(result.summary)
             if args.dry_run:
                 print(render(result.plan, ["entity", "action", "name", "reason"], empty="nothing to do"))
-        return 0 if result.status in ("success",) or result.status.startswith("completed") else 1
+        ended = result.status == "success" or result.status.startswith("completed")
+        # Skipped records are a person's to look at; failed ones are errors a script must notice.
+        return 0 if ended and not result.counts.get("failed") else 1
 
     return with_hub(args, work)
+
+
+async def _checked_scope(hub: Hub, connection: str, scope: Scope) -> Scope:
+    """The scope with the checks the API makes: known types and fields, existing records, an export's records."""
+    from hub.api_runs import check_entities, check_fields, entities_of_records
+
+    hub.connection(connection)
+    entities = check_entities(hub, connection, list(scope.entities), "--entity")
+    if scope.create_remote and not scope.record_ids:
+        raise HubError("--export creates the home records named by --record in the system; name them "
+                       f"(hub links {connection} --show unmatched lists them)")
+    if scope.record_ids:
+        found = await entities_of_records(hub, connection, scope.record_ids)
+        entities = entities or found
+    if scope.remote_ids and not entities:
+        raise HubError("--remote: name the entity type the remote ids belong to with --entity")
+    check_fields(hub, connection, entities, scope.fields)
+    return replace(scope, entities=entities)
 
 
 class ProgressBar:

@@ -86,7 +86,11 @@ def _links(args: argparse.Namespace) -> int:
 
 def _link(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
+        from hub.api_links import check_remote
+
         contract = hub.registry.contracts[hub.connection(args.connection).plugin].entity(args.entity)
+        if not args.no_sync:  # --no-sync is for when the system cannot be reached: nothing is asked of it
+            await check_remote(hub, args.connection, args.entity, args.remote_id)
         await link_by_hand(
             hub.store, args.connection, contract, args.home_id, args.remote_id, actor=args.actor, at=hub.clock()
         )

@@ -11,7 +11,7 @@ from typing import Any, get_args
 
 from jsonschema import Draft202012Validator
 
-from hub.errors import ContractError
+from hub.errors import ContractError, UnknownEntity
 from hub.types import CreateRule, Direction, Phase, Rule
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
@@ -124,7 +124,7 @@ class Contract:
             return self.entities[name]
         except KeyError:
             known = ", ".join(sorted(self.entities))
-            raise KeyError(f"{self.plugin} has no entity type {name!r} (it has: {known})") from None
+            raise UnknownEntity(f"{self.plugin} has no entity type {name!r} (it has: {known})") from None
 
     def default_options(self) -> dict[str, Any]:
         """Every declared option at its default."""

@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import uvicorn
 from hub.app import create_app
 from hub.config import load_config
 from hub.engine import Scope
+from hub.errors import HubError
 from hub.registry import build_registry
 from hub.runtime import Hub
 
@@ -93,7 +95,20 @@ def run_demo(*, port: int = 8080, once: bool = False, folder: Path = DEMO_DIR) -
     return asyncio.run(_demo(port, once, folder))
 
 
+def _check_ports(wanted: dict[str, int]) -> None:
+    """Refuse, naming the port and its user, to start when one of the demo's ports is taken."""
+    for who, port in wanted.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                raise HubError(f"port {port}, which the demo's {who} uses, is taken: stop what listens there"
+                               + (" or choose another with --port" if who == "hub" else "")) from None
+
+
 async def _demo(port: int, once: bool, folder: Path) -> int:
+    _check_ports({**({} if once else {"hub": port}), **{f"{name} simulator": p for name, p in SIM_PORTS.items()}})
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **DEMO_ENV}

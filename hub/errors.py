@@ -25,6 +25,13 @@ class HubError(Exception):
     """Base of every error the hub raises on purpose."""
 
 
+class UnknownEntity(HubError, KeyError):
+    """A contract has no entity type of that name (a KeyError too, for look-ups that expect one)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class ConfigError(HubError):
     """The configuration file is wrong; the message names the key."""
 

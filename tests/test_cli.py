@@ -251,6 +251,41 @@ def test_link_no_sync_only_links_and_keeps_the_system_untouched(capsys, config, 
     assert len(remote.calls) == calls
 
 
+def test_link_refuses_a_remote_record_the_system_does_not_have(capsys, config, remote):
+    home_id = home_contact(config, "Ada Lovelace")
+    status, _, err = hub_cli(capsys, "link", "mem", "contact", home_id, "NOPE")
+    assert (status, err.strip()) == (1, "hub: remote_id: mem has no contact with id 'NOPE'")
+    assert json.loads(hub_cli(capsys, "links", "mem", "--json", "--show", "linked")[1]) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("sync", "mem", "--entity", "widget"), "hub: --entity: mem does not sync 'widget' (it syncs: contact)"),
+        (("links", "mem", "--entity", "widget"), "hub: memory has no entity type 'widget' (it has: contact)"),
+        (("sync", "mem", "--fields", "nope"), "hub: fields: 'nope' is not synced by mem (synced: email)"),
+        (("sync", "mem", "--record", "nope"), "hub: record_ids: no home record 'nope'"),
+        (("sync", "mem", "--remote", "R1"),
+         "hub: --remote: name the entity type the remote ids belong to with --entity"),
+        (("sync", "mem", "--export"), "hub: --export creates the home records named by --record in the system; "
+                                      "name them (hub links mem --show unmatched lists them)"),
+    ],
+)
+def test_the_command_line_refuses_what_the_api_refuses_with_one_clear_line(capsys, config, remote, argv, message):
+    status, _, err = hub_cli(capsys, *argv)
+    assert (status, err.strip()) == (1, message)
+    assert with_hub(config, lambda opened: opened.store.runs()) == []
+
+
+def test_a_sync_with_failed_records_exits_1_so_a_script_notices(capsys, config, remote):
+    remote.add("contact", {"Name": "Ada"})
+    assert hub_cli(capsys, "sync", "mem")[0] == 0
+    home_contact(config, "Grace")  # new at home since the first sync: the contract creates it in the system
+    remote.fail_writes["Grace"] = "memory: the address book is full"
+    status, out, _ = hub_cli(capsys, "sync", "mem")
+    assert status == 1 and "1 failed" in out
+
+
 # --- the inbox ---------------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from hub.demo import SIM_PORTS, demo_exports, run_demo
+from hub.errors import HubError
 
 
 def _free(port: int) -> bool:
@@ -88,3 +89,15 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], sec
                 return
         time.sleep(0.25)
     raise AssertionError("timed out waiting for the demo")
+
+
+def test_the_demo_names_a_taken_port_instead_of_crashing(tmp_path):
+    port = SIM_PORTS["quickbooks"]
+    if not _free(port):
+        pytest.skip("the port is taken on this machine already")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(HubError, match=f"port {port}, which the demo's quickbooks simulator uses, is taken"):
+            run_demo(port=18083, once=True, folder=tmp_path / "demo")
+    assert not (tmp_path / "demo").exists()
