@@ -116,6 +116,12 @@ def fault_of(response: httpx.Response) -> dict[str, Any]:
     return response.json()["Fault"]["Error"][0]
 
 
+def sales_account(sim: QboSimulator, name: str = "Sales of Product Income") -> dict[str, Any]:
+    """An income account in the company, as the reference an Item carries."""
+    (account_id,) = sim.seed({"Account": [{"Name": name, "AccountType": "Income"}]})["Account"]
+    return {"IncomeAccountRef": {"value": account_id}}
+
+
 # --- Authentication and request parameters ---------------------------------------------------------
 
 
@@ -147,7 +153,7 @@ async def test_a_non_integer_minorversion_is_a_400_fault(client: httpx.AsyncClie
 
 
 async def test_an_unknown_resource_is_an_unsupported_operation(client: httpx.AsyncClient) -> None:
-    response = await client.get(f"{BASE}/account/1")
+    response = await client.get(f"{BASE}/department/1")
     assert response.status_code == 400
     assert fault_of(response)["code"] == "500"
     assert fault_of(response)["Message"] == "Unsupported Operation"
@@ -173,11 +179,11 @@ async def test_create_assigns_id_sync_token_and_local_metadata_times(client: htt
 
 
 async def test_customers_vendors_and_employees_share_one_id_sequence_and_items_their_own(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, sim: QboSimulator
 ) -> None:
     customer = await create(client, "Customer", {"DisplayName": "A"})
     vendor = await create(client, "Vendor", {"DisplayName": "B"})
-    item = await create(client, "Item", {"Name": "Consulting", "Type": "Service"})
+    item = await create(client, "Item", {"Name": "Consulting", "Type": "Service", **sales_account(sim)})
     assert (customer["Id"], vendor["Id"], item["Id"]) == ("1", "2", "1")
 
 
@@ -255,10 +261,11 @@ async def test_display_names_are_unique_across_customers_vendors_and_employees(c
         assert fault_of(response)["Detail"].endswith(f"Id={customer['Id']}")
 
 
-async def test_item_names_are_unique_among_items_only(client: httpx.AsyncClient) -> None:
+async def test_item_names_are_unique_among_items_only(client: httpx.AsyncClient, sim: QboSimulator) -> None:
     await create(client, "Customer", {"DisplayName": "Audit"})
-    item = await create(client, "Item", {"Name": "Audit"})
-    duplicate = await post(client, "item", {"Name": "AUDIT"})
+    account = sales_account(sim)
+    item = await create(client, "Item", {"Name": "Audit", **account})
+    duplicate = await post(client, "item", {"Name": "AUDIT", **account})
     assert (fault_of(duplicate)["code"], fault_of(duplicate)["Detail"]) == (
         "6240",
         f"The name supplied already exists. : Id={item['Id']}",
@@ -270,6 +277,47 @@ async def test_a_renamed_record_frees_its_old_name(client: httpx.AsyncClient) ->
     await create(client, "Customer", {"Id": created["Id"], "SyncToken": "0", "sparse": True, "DisplayName": "New Name"})
     assert (await post(client, "vendor", {"DisplayName": "Old Name"})).status_code == 200
     assert (await post(client, "vendor", {"DisplayName": "New Name"})).status_code == 400
+
+
+async def test_an_item_without_an_account_is_refused_with_intuits_fault(client: httpx.AsyncClient) -> None:
+    response = await post(client, "item", {"Name": "Consulting", "Type": "Service"})
+    assert response.status_code == 400
+    assert response.json()["Fault"] == {
+        "Error": [
+            {
+                "Message": "Required param missing, need to supply the required value for the API",
+                "Detail": "Required parameter ExpenseAccountRef or IncomeAccountRef is missing in the request",
+                "code": "2020",
+                "element": "",
+            }
+        ],
+        "type": "ValidationFault",
+    }
+
+
+async def test_an_item_names_an_active_account_and_gets_its_name(client: httpx.AsyncClient, sim: QboSimulator) -> None:
+    account = sales_account(sim)
+    item = await create(client, "Item", {"Name": "Consulting", "Type": "Service", **account})
+    named = {"value": account["IncomeAccountRef"]["value"], "name": "Sales of Product Income"}
+    assert item["IncomeAccountRef"] == named
+    missing = await post(client, "item", {"Name": "Audit", "IncomeAccountRef": {"value": "99"}})
+    assert (fault_of(missing)["code"], fault_of(missing)["element"]) == ("2500", "IncomeAccountRef")
+
+
+async def test_an_inventory_item_needs_its_asset_and_cost_accounts_and_a_start(
+    client: httpx.AsyncClient, sim: QboSimulator
+) -> None:
+    accounts = {
+        **sales_account(sim),
+        "ExpenseAccountRef": sales_account(sim, "Cost of Goods Sold")["IncomeAccountRef"],
+        "AssetAccountRef": sales_account(sim, "Inventory Asset")["IncomeAccountRef"],
+    }
+    stock = {"TrackQtyOnHand": True, "QtyOnHand": 0, "InvStartDate": "2026-03-10"}
+    without_asset = {key: value for key, value in accounts.items() if key != "AssetAccountRef"}
+    refused = await post(client, "item", {"Name": "Bolt", "Type": "Inventory", **without_asset, **stock})
+    assert fault_of(refused)["Detail"] == "Required parameter AssetAccountRef is missing in the request"
+    item = await create(client, "Item", {"Name": "Bolt", "Type": "Inventory", **accounts, **stock})
+    assert item["AssetAccountRef"]["name"] == "Inventory Asset"
 
 
 @pytest.mark.parametrize("name", ["Acme: East", "Acme\tEast", "Acme\nEast"])
@@ -553,8 +601,10 @@ async def test_a_property_the_entity_lacks_is_a_query_validation_error(
     }
 
 
-async def test_item_query_accepts_the_extra_sku_column_python_quickbooks_sends(client: httpx.AsyncClient) -> None:
-    await create(client, "Item", {"Name": "Audit", "Sku": "A-1"})
+async def test_item_query_accepts_the_extra_sku_column_python_quickbooks_sends(
+    client: httpx.AsyncClient, sim: QboSimulator
+) -> None:
+    await create(client, "Item", {"Name": "Audit", "Sku": "A-1", **sales_account(sim)})
     response = await query(client, "SELECT *, Sku FROM Item MAXRESULTS 100")
     assert response.json()["QueryResponse"]["Item"][0]["Sku"] == "A-1"
 
@@ -861,9 +911,9 @@ async def test_seed_keeps_explicit_times_and_sends_no_webhooks(client: httpx.Asy
 
 
 async def test_seeding_an_unknown_entity_is_a_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/_sim/seed", json={"Account": [{"Name": "Bank"}]})
+    response = await client.post("/_sim/seed", json={"Department": [{"Name": "North"}]})
     assert response.status_code == 400
-    assert "Account" in response.json()["error"]
+    assert "Department" in response.json()["error"]
 
 
 async def test_records_lists_inactive_records_and_deletion_markers(

@@ -39,14 +39,15 @@ def statement(remote_type: str, *, start: int = 1, since: datetime | None = None
     conditions = ["Active IN (true,false)"] if remote_type in LIST_TYPES else []
     if since is not None:
         conditions.append(f"MetaData.LastUpdatedTime >= '{qbo_time(since)}'")
-    wanted = [_literal(remote_id) for remote_id in ids]
+    wanted = [quoted(remote_id) for remote_id in ids]
     if wanted:
         conditions.append(f"Id IN ({','.join(wanted)})")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"SELECT * FROM {remote_type}{where} ORDERBY Id STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
 
 
-def _literal(text: str) -> str:
+def quoted(text: str) -> str:
+    """A string literal of the query language, quotes and backslashes escaped."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

@@ -79,6 +79,13 @@ _FIELDS = {
         TrackingNum TransactionLocationType TxnApprovalInfo TxnDate TxnSource TxnStatus TxnTaxDetail
         callToAction domain invoiceStatus invoiceStatusLog sparse status
     """,
+    "Account": """
+        AccountAlias AccountPurposes AccountSubType AccountType AcctNum AcctNumExtn Active BankNum
+        Classification CurrencyRef CurrentBalance CurrentBalanceWithSubAccounts CustomField Description
+        FIName FullyQualifiedName Id JournalCodeRef MetaData Name OnlineBankingEnabled OpeningBalance
+        OpeningBalanceDate ParentRef SubAccount SyncToken TaxAccount TaxCodeRef TxnLocationType domain
+        sparse status
+    """,
     "Bill": """
         APAccountRef AttachableRef Balance BillEmail BillEx CurrencyRef CustomField DepartmentRef
         DocNumber DueDate ExchangeRate GlobalTaxCalculation HomeBalance HomeTotalCostAmount Id
@@ -127,6 +134,7 @@ ENTITY_TYPES: dict[str, EntityType] = {
         _entity("Vendor", "name", "DisplayName"),
         _entity("Employee", "name", "DisplayName"),
         _entity("Item", "item", "FullyQualifiedName"),
+        _entity("Account", "account", "FullyQualifiedName"),
         _entity("Invoice", "txn", None, ("CustomerRef", "Customer")),
         _entity("Bill", "txn", None, ("VendorRef", "Vendor")),
     )
@@ -166,7 +174,7 @@ def prepare(kind: EntityType, fields: dict[str, Any], today: str) -> None:
     _check_emails(fields)
     if kind.unique_field == "DisplayName":
         _prepare_person(kind, fields)
-    elif kind.name == "Item":
+    elif kind.name in ("Item", "Account"):
         if not isinstance(fields.get("Name"), str):
             raise required_param("Name")
         _check_name("Name", fields["Name"])
@@ -246,3 +254,19 @@ def _line_amount(line: dict[str, Any]) -> float:
     if line["DetailType"] == "DiscountLineDetail":
         return -amount
     return amount
+
+
+ITEM_ACCOUNTS = ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef")
+"""An Item's references to the accounts it posts to."""
+
+
+def check_new_item(fields: dict[str, Any]) -> None:
+    """Refuse to create an Item without the accounts and stock details QuickBooks requires of its type."""
+    if fields.get("Type") == "Inventory":
+        # [G] the element named: Intuit's reference lists these as required for Inventory, in this shape.
+        for field in ("IncomeAccountRef", "ExpenseAccountRef", "AssetAccountRef", "InvStartDate", "QtyOnHand"):
+            if field not in fields:
+                raise required_param(field)
+    elif "IncomeAccountRef" not in fields and "ExpenseAccountRef" not in fields:
+        # Intuit's own words, as its sandbox answers an Item without either account.
+        raise required_param("ExpenseAccountRef or IncomeAccountRef")

@@ -20,7 +20,16 @@ from typing import Any
 
 import httpx
 
-from plugins.quickbooks.sim_entities import BY_PATH, ENTITY_TYPES, SERVER_FIELDS, EntityType, prepare, writable
+from plugins.quickbooks.sim_entities import (
+    BY_PATH,
+    ENTITY_TYPES,
+    ITEM_ACCOUNTS,
+    SERVER_FIELDS,
+    EntityType,
+    check_new_item,
+    prepare,
+    writable,
+)
 from plugins.quickbooks.sim_query import Condition, Query, compile_where, named_ids, order_rows, parse_query
 from plugins.quickbooks.sim_webhooks import ChangeEvent, WebhookFormat, deliver, encode
 from plugins.quickbooks.sim_wire import (
@@ -289,6 +298,9 @@ class QboSimulator:
     ) -> dict[str, Any]:
         """Create a record; ``times`` (created, updated) backdates it, for seeding, and sends no webhook."""
         fields = writable(kind, body)
+        if kind.name == "Item" and times is None:
+            # Seeded Items stand for ones a company already has; only the API's creates are checked.
+            check_new_item(fields)
         self._shape(realm, kind, fields, None)
         if kind.name == "Invoice" and "DocNumber" not in fields:
             fields["DocNumber"] = str(realm.next_doc_number)
@@ -453,6 +465,11 @@ class QboSimulator:
             ref_field, target = kind.party_ref
             party = self._referenced(realm, target, fields[ref_field], ref_field)
             fields[ref_field] = {"value": party.data["Id"], "name": party.data["DisplayName"]}
+        if kind.name == "Item":
+            for ref_field in ITEM_ACCOUNTS:
+                if ref_field in fields:
+                    account = self._referenced(realm, "Account", fields[ref_field], ref_field)
+                    fields[ref_field] = {"value": account.data["Id"], "name": account.data["Name"]}
         if kind.unique_field is None:
             return
         own_name = fields["DisplayName"] if kind.id_space == "name" else fields["Name"]

@@ -28,6 +28,7 @@ from hub.store import now_utc
 from hub.system import System
 from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
 from plugins.quickbooks import webhooks
+from plugins.quickbooks.accounts import ItemAccounts
 from plugins.quickbooks.client import OBJECT_NOT_FOUND, Fault, QboClient, entity_of
 from plugins.quickbooks.credentials import check_secrets, connection_auth
 from plugins.quickbooks.doc_numbers import DocNumbers
@@ -75,6 +76,7 @@ class QuickBooks(System):
         check_secrets(connection)
         self.realm_id = str(realm).strip()
         self.contract = _contract(self.contract_path)
+        self.item_accounts = ItemAccounts(connection)
         self.doc_numbers = DocNumbers({name: entity.remote_type for name, entity in self.contract.entities.items()})
         self.token_store: TokenStore | None = None
         """Where OAuth tokens are kept (`hub.credentials.StoredTokens`); the hub sets it before the first call."""
@@ -169,8 +171,20 @@ class QuickBooks(System):
     async def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
         """Create a record from ``{remote path: value}``."""
         remote_type = self.remote_type(entity)
-        answer = await self.client.post(remote_type.lower(), self.doc_numbers.to_remote(entity, nest(values)))
+        body = self.doc_numbers.to_remote(entity, nest(values))
+        if remote_type == "Item":
+            body = await self._new_item(body)
+        answer = await self.client.post(remote_type.lower(), body)
         return remote_record(self.doc_numbers.to_home(entity, entity_of(answer, remote_type)))
+
+    async def _new_item(self, body: dict[str, Any]) -> dict[str, Any]:
+        """An Item body with the accounts QuickBooks requires, and an Inventory Item's opening quantity."""
+        body = {**body, **await self.item_accounts.refs(self.client, body.get("Type"))}
+        if body.get("Type") == "Inventory":
+            # QuickBooks needs quantity tracking and a start for it; the hub keeps no stock, so it starts at zero.
+            today = self.clock().date().isoformat()
+            body = {"TrackQtyOnHand": True, "QtyOnHand": 0, "InvStartDate": today, **body}
+        return body
 
     async def update(self, entity: str, record: RemoteRecord, changes: dict[str, Any]) -> RemoteRecord:
         """A sparse update of the changed fields, under the SyncToken the engine last saw."""
