@@ -29,7 +29,7 @@ MODES: dict[str, dict[str, Any]] = {
         "seconds": 10.0,
         "sync_records": 10_000,
         "warmup": 1.0,
-        "drain_limit": 10.0,
+        "drain_limit": 120.0,
     },
     "quick": {
         "sizes": (1_000, 5_000),
@@ -37,7 +37,7 @@ MODES: dict[str, dict[str, Any]] = {
         "seconds": 2.0,
         "sync_records": 2_000,
         "warmup": 1.0,
-        "drain_limit": 3.0,
+        "drain_limit": 30.0,
     },
     "smoke": {"sizes": (100,), "runs": 1, "seconds": 1.0, "sync_records": 100, "warmup": 0.0, "drain_limit": 0.0},
 }

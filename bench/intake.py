@@ -1,9 +1,12 @@
 """Benchmark 1, webhook intake: the hub under ``hub serve`` against a bare endpoint, then during a full sync.
 
 The hub verifies each signed QuickBooks webhook, commits its event to the inbox and answers 200; its inbox
-workers run as they do in production. The bare endpoint only answers 200. Both run under the same uvicorn
+workers run as they do in production. The bare endpoint only answers 200. Between them, the durable minimum
+(``bench.durable``) only commits each body through the hub's own group commit before answering: what a
+durable answer costs on this machine whatever else the hub does. All three run under the same uvicorn
 settings and take the same load from the same generator, in alternating runs so the machine's other work
-falls on both alike.
+falls on all alike. After each hub run the inbox workers must take up the whole backlog: how long that takes
+is reported, and every event answered 200 must be in the inbox.
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ def start_bare(work: Path) -> Server:
     return start_server("bare", argv, url=f"http://127.0.0.1:{port}", ready_path="/healthz", log_dir=work)
 
 
+def start_durable(work: Path) -> Server:
+    """The durable-minimum endpoint, on a free port, with an empty store of its own."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.durable", "--port", str(port), "--db", str(work / "durable.db")]
+    return start_server("durable", argv, url=f"http://127.0.0.1:{port}", ready_path="/healthz", log_dir=work)
+
+
 def inbox_counts(database: Path) -> dict[str, int]:
     """Inbox events by status, read beside the running hub (WAL lets a reader in)."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
@@ -97,10 +107,12 @@ def run_intake(settings: IntakeSettings, work: Path, log: Any = print) -> dict[s
         shutil.copyfile(synced, database)
         bare = start_bare(work)
         started.append(bare)
+        durable = start_durable(work)
+        started.append(durable)
         hub = start_hub(work, database, sim.url, "intake-hub")
         started.append(hub)
         hook = "/webhooks/" + CONNECTION
-        for server in (bare, hub) if settings.warmup else ():  # first requests pay for imports and caches
+        for server in (bare, durable, hub) if settings.warmup else ():  # first requests pay for imports and caches
             run_load(
                 server.url + hook,
                 seconds=settings.warmup,
@@ -112,19 +124,23 @@ def run_intake(settings: IntakeSettings, work: Path, log: Any = print) -> dict[s
         wait_for_inbox(database, limit=settings.drain_limit)
         before = sum(inbox_counts(database).values())
         bare_runs: list[LoadResult] = []
+        durable_runs: list[LoadResult] = []
         hub_runs: list[LoadResult] = []
         backlog: list[float] = []
+        drain: list[float] = []
+        drained = True
         for number in range(settings.runs):
-            bare_runs.append(
-                run_load(
-                    bare.url + hook,
-                    seconds=settings.seconds,
-                    connections=settings.connections,
-                    ids=settings.book,
-                    prefix=f"bare-{number}",
-                    generator=settings.generator,
+            for server, runs in ((bare, bare_runs), (durable, durable_runs)):
+                runs.append(
+                    run_load(
+                        server.url + hook,
+                        seconds=settings.seconds,
+                        connections=settings.connections,
+                        ids=settings.book,
+                        prefix=f"{server.name}-{number}",
+                        generator=settings.generator,
+                    )
                 )
-            )
             hub_runs.append(
                 run_load(
                     hub.url + hook,
@@ -137,14 +153,17 @@ def run_intake(settings: IntakeSettings, work: Path, log: Any = print) -> dict[s
             )
             backlog.append(inbox_counts(database).get("pending", 0))
             if settings.drain_limit:  # let the workers catch up, so the next bare run has the machine to itself
-                wait_for_inbox(database, limit=settings.drain_limit)
+                drain.append(wait_for_inbox(database, limit=settings.drain_limit))
+                drained = drained and not inbox_counts(database).get("pending", 0)
             log(
-                f"  intake run {number + 1}: bare {bare_runs[-1].rps:.0f}/s, hub {hub_runs[-1].rps:.0f}/s "
-                f"(p99 {hub_runs[-1].p99_ms:.1f} ms)"
+                f"  intake run {number + 1}: bare {bare_runs[-1].rps:.0f}/s, durable minimum "
+                f"{durable_runs[-1].rps:.0f}/s, hub {hub_runs[-1].rps:.0f}/s (p99 {hub_runs[-1].p99_ms:.1f} ms), "
+                f"backlog {backlog[-1]:.0f} taken up in {drain[-1] if drain else 0:.1f} s"
             )
         committed = sum(inbox_counts(database).values()) - before
         hub_rss = hub.peak_rss_mb()
         hub.stop()
+        durable.stop()
         bare.stop()
     with servers() as started:
         sim = start_simulator(work, "intake-sync-simulator")
@@ -155,14 +174,19 @@ def run_intake(settings: IntakeSettings, work: Path, log: Any = print) -> dict[s
     return {
         "load": load,
         "bare": _figures(bare_runs),
+        "durable": _figures(durable_runs),
         "hub": {
             **_figures(hub_runs),
             "rss_peak_mb": hub_rss,
             "inbox_backlog_after_run": spread(backlog, 0),
+            "backlog_seconds_to_take_up": spread(drain) if drain else None,
+            "backlog_taken_up": drained if drain else None,
             "events_committed": committed,
             "events_answered_200": answered,
         },
         "ratio_hub_to_bare": spread(ratio(h.rps, b.rps) for h, b in zip(hub_runs, bare_runs, strict=True)),
+        "ratio_durable_to_bare": spread(ratio(d.rps, b.rps) for d, b in zip(durable_runs, bare_runs, strict=True)),
+        "ratio_hub_to_durable": spread(ratio(h.rps, d.rps) for h, d in zip(hub_runs, durable_runs, strict=True)),
         "hub_during_sync": {
             **_figures([run for run, _ in during]),
             "sync_records": settings.sync_records,

@@ -108,6 +108,7 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"  {'':<36}{'req/s':<26}{'p50 ms':<22}{'p99 ms':<22}")
         rows = (
             ("bare Starlette endpoint", intake["bare"]),
+            ("durable minimum (commit only)", intake["durable"]),
             ("hub", intake["hub"]),
             (f"hub during a {intake['hub_during_sync']['sync_records']:,}-record sync", intake["hub_during_sync"]),
         )
@@ -118,8 +119,15 @@ def table(results: dict[str, Any]) -> str:
             )
         hub = intake["hub"]
         lines.append(
-            f"  hub / bare: {_cell(intake['ratio_hub_to_bare'], 2)}; events committed "
-            f"{hub['events_committed']:,} for {hub['events_answered_200']:,} answered 200; "
+            f"  hub / bare: {_cell(intake['ratio_hub_to_bare'], 2)}; durable minimum / bare: "
+            f"{_cell(intake['ratio_durable_to_bare'], 2)}; hub / durable minimum: "
+            f"{_cell(intake['ratio_hub_to_durable'], 2)}"
+        )
+        taken_up = {True: "", False: " (NOT all of it)", None: " (not waited for)"}[hub["backlog_taken_up"]]
+        lines.append(
+            f"  events committed {hub['events_committed']:,} for {hub['events_answered_200']:,} answered 200; "
+            f"backlog after a run {_cell(hub['inbox_backlog_after_run'], 0)}, taken up in "
+            f"{_cell(hub['backlog_seconds_to_take_up'])} s{taken_up}; "
             f"sync under load {_cell(intake['hub_during_sync']['sync_seconds'])} s"
         )
         lines.append("")

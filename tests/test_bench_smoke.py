@@ -38,11 +38,11 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_smoke_run_writes_results_in_the_documented_shape(results: dict[str, Any]) -> None:
     assert results["schema"] == 1 and results["mode"] == "smoke"
     intake = results["intake"]
-    for side in ("bare", "hub", "hub_during_sync"):
+    for side in ("bare", "durable", "hub", "hub_during_sync"):
         assert intake[side]["rps"]["median"] > 0 and spread_ok(intake[side]["rps"])
         assert spread_ok(intake[side]["p99_ms"])
     assert intake["load"]["generator"] in ("wrk", "httpx")
-    assert spread_ok(intake["ratio_hub_to_bare"])
+    assert spread_ok(intake["ratio_hub_to_bare"]) and spread_ok(intake["ratio_durable_to_bare"])
     [first] = results["first_sync"]
     assert spread_ok(first["seconds"]) and spread_ok(first["floor"]["seconds"]) and spread_ok(first["rss_peak_mb"])
     assert set(results["targets"]) >= {"intake_vs_bare", "p99_during_sync_ms", "no_change_sync_100"}
