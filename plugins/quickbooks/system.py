@@ -212,14 +212,15 @@ class QuickBooks(System):
     # --- webhooks, credentials, simulator ----------------------------------------------------------------------
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
-        """Events of this connection's company, each for the first home entity type its QBO entity maps to.
+        """Events of this connection's company, one for each home type this connection syncs that the entity is.
 
-        ``ship_doc`` and ``work_order`` are recorded as Invoices too, but an Invoice event names ``invoice``
-        only: the webhook cannot tell them apart, and their own pulls (CDC) bring their changes in.
+        An Invoice event names ``invoice``, ``ship_doc`` and ``work_order``: the webhook does not say which the
+        Invoice is, and each type's targeted pull keeps only the Invoices with its own DocNumber prefix.
         """
-        home_entities: dict[str, str] = {}
+        home_entities: dict[str, list[str]] = {}
         for name, entity in self.contract.entities.items():
-            home_entities.setdefault(entity.remote_type.lower(), name)
+            if not self.connection.entities or name in self.connection.entities:
+                home_entities.setdefault(entity.remote_type.lower(), []).append(name)
         return webhooks.parse_webhook(body, self.realm_id, home_entities)
 
     def _authentication(self) -> httpx.Auth:

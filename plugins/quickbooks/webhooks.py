@@ -5,17 +5,19 @@ The legacy format is an object, ``{"eventNotifications": [{"realmId", "dataChang
 an array of events, each with ``type`` ``qbo.<entity>.<verb>.v1``, the company in ``intuitaccountid``, the
 record in ``intuitentityid``, its own ``id`` and a ``time``. The core checks the ``intuit-signature`` first.
 
-Events for other companies are dropped, and so are entities the contract does not sync. Both formats give
-the same actions (``created``, ``updated``, ``deleted``, ``merged``, ``voided``, ...) and an ``event_id``:
-CloudEvents' own ``id``, or for the legacy format a hash of what the event says, which is the same when
-Intuit delivers the event again.
+Events for other companies are dropped, and so are entities no home type synced is recorded as. A record of
+an entity several home types share (an Invoice: invoice, ship doc, work order) gives one event per type, and
+each type's targeted pull keeps only its own. Both formats give the same actions (``created``, ``updated``,
+``deleted``, ``merged``, ``voided``, ...) and an ``event_id``: CloudEvents' own ``id``, or for the legacy format
+a hash of what the event says, which is the same when Intuit delivers the event again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +36,12 @@ _LEGACY_ACTIONS = {
 _CLOUDEVENT_TYPE = re.compile(r"qbo\.(?P<entity>[A-Za-z]+)\.(?P<verb>[A-Za-z]+)\.v\d+")
 
 
-def parse_webhook(body: bytes, realm_id: str, home_entities: Mapping[str, str]) -> list[WebhookEvent]:
-    """The events in a verified webhook body for one company; ``home_entities`` maps lower-case QBO names."""
+HomeEntities = Mapping[str, Sequence[str]]
+"""Each lower-case QuickBooks entity name and the home types recorded as it."""
+
+
+def parse_webhook(body: bytes, realm_id: str, home_entities: HomeEntities) -> list[WebhookEvent]:
+    """The events in a verified webhook body for one company, one per home type each QuickBooks record is."""
     payload = parse_json(body)
     if isinstance(payload, list):
         events = [_cloudevent(event, f"[{index}]", home_entities) for index, event in enumerate(payload)]
@@ -43,10 +49,16 @@ def parse_webhook(body: bytes, realm_id: str, home_entities: Mapping[str, str]) 
         events = _legacy(payload["eventNotifications"], home_entities)
     else:
         raise MalformedPayload("expected a CloudEvents array or an object with eventNotifications")
-    return [event for event in events if event is not None and event.account == realm_id]
+    # Until here an event names the QuickBooks entity; now it names each home type recorded as it.
+    return [
+        replace(event, entity=home)
+        for event in events
+        if event is not None and event.account == realm_id
+        for home in home_entities[event.entity]
+    ]
 
 
-def _legacy(notifications: Any, home_entities: Mapping[str, str]) -> list[WebhookEvent | None]:
+def _legacy(notifications: Any, home_entities: HomeEntities) -> list[WebhookEvent | None]:
     events: list[WebhookEvent | None] = []
     for index, notification in enumerate(_list(notifications, "eventNotifications")):
         where = f"eventNotifications[{index}]"
@@ -57,18 +69,17 @@ def _legacy(notifications: Any, home_entities: Mapping[str, str]) -> list[Webhoo
     return events
 
 
-def _legacy_event(realm: str, entity: Any, where: str, home_entities: Mapping[str, str]) -> WebhookEvent | None:
+def _legacy_event(realm: str, entity: Any, where: str, home_entities: HomeEntities) -> WebhookEvent | None:
     entity = _object(entity, where)
     name, remote_id = _text(entity, "name", where), _text(entity, "id", where)
     operation = _text(entity, "operation", where)
     updated = entity.get("lastUpdated")
-    home = home_entities.get(name.lower())
-    if home is None:
+    if name.lower() not in home_entities:
         return None
     fingerprint = "|".join((realm, name, remote_id, operation, str(updated)))
     extra = {"deleted_id": str(entity["deletedId"])} if entity.get("deletedId") is not None else {}
     return WebhookEvent(
-        entity=home,
+        entity=name.lower(),
         remote_id=remote_id,
         action=_LEGACY_ACTIONS.get(operation.lower(), operation.lower()),
         event_id=hashlib.sha256(fingerprint.encode()).hexdigest(),
@@ -78,7 +89,7 @@ def _legacy_event(realm: str, entity: Any, where: str, home_entities: Mapping[st
     )
 
 
-def _cloudevent(event: Any, where: str, home_entities: Mapping[str, str]) -> WebhookEvent | None:
+def _cloudevent(event: Any, where: str, home_entities: HomeEntities) -> WebhookEvent | None:
     event = _object(event, where)
     kind = _text(event, "type", where)
     match = _CLOUDEVENT_TYPE.fullmatch(kind)
@@ -86,11 +97,11 @@ def _cloudevent(event: Any, where: str, home_entities: Mapping[str, str]) -> Web
         raise MalformedPayload(f"{where}.type {kind!r} is not qbo.<entity>.<verb>.v<n>")
     event_id, realm = _text(event, "id", where), _text(event, "intuitaccountid", where)
     remote_id = _text(event, "intuitentityid", where)
-    home = home_entities.get(match["entity"].lower())
-    if home is None:
+    name = match["entity"].lower()
+    if name not in home_entities:
         return None
     return WebhookEvent(
-        entity=home,
+        entity=name,
         remote_id=remote_id,
         action=match["verb"].lower(),
         event_id=event_id,
