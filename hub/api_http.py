@@ -128,17 +128,31 @@ def _query(params: tuple[Param, ...], request: Request) -> dict[str, Any]:
                 raise ApiError(400, f"{param.name}: required")
             values[param.name] = param.schema.get("default")
             continue
-        value: Any = raw
-        if param.schema.get("type") == "integer":
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ApiError(400, f"{param.name}: must be a whole number, got {raw!r}") from None
+        value = _convert(param, raw)
         problem = next(Draft202012Validator(param.schema).iter_errors(value), None)
         if problem is not None:
             raise ApiError(400, f"{param.name}: {problem.message}")
         values[param.name] = value
     return values
+
+
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+"""The words a yes/no query parameter takes (in any case)."""
+
+
+def _convert(param: Param, raw: str) -> Any:
+    """A query value as its schema's type: a whole number, a yes/no, or the text as sent."""
+    kind = param.schema.get("type")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(400, f"{param.name}: must be a whole number, got {raw!r}") from None
+    if kind == "boolean":
+        if raw.lower() not in BOOLEANS:
+            raise ApiError(400, f"{param.name}: must be true or false (or 1/0, yes/no), got {raw!r}")
+        return BOOLEANS[raw.lower()]
+    return raw
 
 
 async def _body(validator: Draft202012Validator, request: Request) -> dict[str, Any]:

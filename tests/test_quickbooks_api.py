@@ -76,7 +76,7 @@ async def test_the_import_list_shows_customers_never_brought_in_unless_show_sync
 
     never = await rig.standard.get(f"{rig.at}/import-candidates", params={"entity": "invoice"})
     assert never.status_code == 409 and "never creates invoice records" in never.json()["error"]
-    wrong = await rig.standard.get(f"{rig.at}/import-candidates", params={"entity": "customer", "show_hidden": "yes"})
+    wrong = await rig.standard.get(f"{rig.at}/import-candidates", params={"entity": "customer", "show_hidden": "maybe"})
     assert wrong.status_code == 400 and wrong.json()["error"].startswith("show_hidden:")
 
 
