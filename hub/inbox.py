@@ -24,6 +24,12 @@ own network) that long costs no event, where six attempts gave up within three m
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(minutes=30)
 
+BURST_GAP = 0.1
+"""Seconds without a new delivery after which a burst of webhooks is over and processing takes its turn."""
+
+LONGEST_DEFERRAL = 5.0
+"""The longest processing waits for a burst to end: a steady stream of webhooks slows it, never starves it."""
+
 
 def event_key(event: WebhookEvent, body: bytes, index: int) -> str:
     """What makes a delivery the same event again: the vendor's event id, else a hash of the body."""
@@ -35,6 +41,7 @@ async def accept(
     store: Store, connection: str, events: list[WebhookEvent], body: bytes, *, at: datetime
 ) -> tuple[int, int]:
     """Commit a delivery's events in one transaction; return (new, already seen)."""
+    received = iso(at)
     rows = [
         (
             connection,
@@ -50,8 +57,8 @@ async def accept(
                     "extra": event.extra,
                 }
             ),
-            iso(at),
-            iso(at),
+            received,
+            received,
         )
         for index, event in enumerate(events)
     ]
@@ -70,10 +77,14 @@ class _GroupCommit:
         self.store = store
         self.waiting: list[tuple[list[tuple[Any, ...]], asyncio.Future[int]]] = []
         self.task: asyncio.Task[None] | None = None
+        self.last_delivery = float("-inf")
+        """When the latest delivery arrived, on the event loop's clock."""
 
     async def commit(self, rows: list[tuple[Any, ...]]) -> int:
         """Commit one delivery's rows with whatever else is waiting; return how many were new."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.last_delivery = loop.time()
+        future: asyncio.Future[int] = loop.create_future()
         self.waiting.append((rows, future))
         if self.task is None:
             # A task of its own, not the caller's: a client hanging up must not cancel others' commit.
@@ -126,6 +137,24 @@ def _committer(store: Store) -> _GroupCommit:
     if committer is None:
         committer = _COMMITTERS[store] = _GroupCommit(store)
     return committer
+
+
+async def between_bursts(store: Store, *, gap: float | None = None, longest: float | None = None) -> None:
+    """Return once no delivery has arrived for ``gap`` seconds (``BURST_GAP``), or after ``longest`` at most
+    (``LONGEST_DEFERRAL``).
+
+    Intake goes first: a vendor gives up on a webhook unanswered after 3-5 seconds, while processing may lag
+    behind a burst and catch up after it. Processing waits here; the events wait, committed, in the inbox.
+    """
+    committer = _COMMITTERS.get(store)
+    if committer is None:
+        return
+    gap = BURST_GAP if gap is None else gap
+    longest = LONGEST_DEFERRAL if longest is None else longest
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + longest
+    while (now := loop.time()) < deadline and now < committer.last_delivery + gap:
+        await asyncio.sleep(min(committer.last_delivery + gap, deadline) - now)
 
 
 async def claim(store: Store, *, at: datetime, limit: int = 50) -> list[dict[str, Any]]:

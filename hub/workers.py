@@ -87,11 +87,13 @@ async def _pause_left(hub: Hub, connection: str) -> timedelta:
 
 
 async def inbox_worker(hub: Hub, wake: asyncio.Event, *, poll: float = 1.0) -> None:
-    """Process the inbox until cancelled, waking at once when intake commits new events."""
+    """Process the inbox until cancelled, waking at once when intake commits new events (once a burst ends)."""
     while True:
         # Cleared before the pass, not after: an event committed during a pass that found nothing still wakes it.
         wake.clear()
         try:
+            # Intake first: while webhooks pour in, answering them goes before processing them (inbox.BURST_GAP).
+            await inbox.between_bursts(hub.store)
             handled = await process_due(hub)
         except Exception:
             log.exception("inbox worker pass failed; retrying")

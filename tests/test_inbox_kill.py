@@ -155,7 +155,11 @@ def test_events_accepted_just_before_a_kill_are_processed_once_after_the_restart
 def test_a_kill_while_workers_are_mid_way_loses_nothing_and_repeats_nothing_finished(tmp_path: Path):
     ids = prepare(tmp_path)
     server = Server(tmp_path, 1, slow=0.3)
-    assert [server.deliver(i) for i in ids] == [200] * EVENTS
+    statuses = []
+    for remote_id in ids:
+        statuses.append(server.deliver(remote_id))
+        time.sleep(0.15)  # a pause longer than inbox.BURST_GAP: the workers take up events as they come
+    assert statuses == [200] * EVENTS
     wait_for(lambda: fetched(tmp_path, 1), "the workers have fetched a record")
     server.kill()
 
