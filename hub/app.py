@@ -20,7 +20,9 @@ from hub.auth import BearerAuth
 from hub.config import Config
 from hub.intake import receive_webhook
 from hub.plugins import await_me_maybe, call_each
+from hub.resumes import Resumes
 from hub.runtime import Hub
+from hub.schedule import Sleep
 from hub.workers import inbox_worker, push_soon, recover, timer_tasks
 
 log = logging.getLogger("hub.app")
@@ -39,8 +41,11 @@ async def json_error(request: Request, exc: Exception) -> JSONResponse:
                         headers=getattr(exc, "headers", None))
 
 
-def create_app(hub: Hub, *, background: bool = True) -> Starlette:
-    """Assemble the app around an opened hub; ``background`` starts the inbox workers and timers."""
+def create_app(hub: Hub, *, background: bool = True, sleep: Sleep = asyncio.sleep) -> Starlette:
+    """Assemble the app around an opened hub; ``background`` starts the inbox workers, timers and resumes.
+
+    ``sleep`` is what timers and resumes wait with, so tests can move a fake clock instead.
+    """
     from hub.api import api_routes, openapi_route
 
     extra: list[BaseRoute] = []
@@ -62,6 +67,7 @@ def create_app(hub: Hub, *, background: bool = True) -> Starlette:
             except Exception:
                 log.exception("plugin %s failed at start-up; going on without it", plugin)
         tasks: list[asyncio.Task[None]] = []
+        resumes = Resumes(hub, sleep=sleep)
         if background:
             events, runs = await recover(hub)
             if events or runs:
@@ -71,10 +77,15 @@ def create_app(hub: Hub, *, background: bool = True) -> Starlette:
             app.state.push_soon = partial(push_soon, hub, tasks)
             tasks += [asyncio.create_task(inbox_worker(hub, wake), name=f"inbox-{n}")
                       for n in range(hub.config.workers)]
-            tasks += timer_tasks(hub)
+            tasks += timer_tasks(hub, sleep=sleep)
+            hub.on_paused = resumes.schedule
+            if waiting := await resumes.start():
+                log.info("%d syncs a stopped process left paused resume when their pauses end", waiting)
         try:
             yield
         finally:
+            hub.on_paused = None
+            await resumes.stop()
             running = list(tasks)
             for task in running:
                 task.cancel()

@@ -52,6 +52,14 @@ class Scope:
         data["since"] = iso(self.since)
         return {key: value for key, value in data.items() if value not in ((), None, False, "contract")}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scope:
+        """A scope as stored on a run, read back (to run it again)."""
+        values = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+        if values.get("since"):
+            values["since"] = parse_iso(values["since"])
+        return cls(**values)
+
 
 @dataclass
 class RunResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from hub.errors import ConfigError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
 from hub.registry import Registry, build_registry
 from hub.runs import Run
-from hub.scopes import Scopes
+from hub.scopes import TARGETED_TRIGGERS, Scopes
 from hub.store import Store, now_utc
 from hub.system import System
 
@@ -38,6 +38,8 @@ class Hub:
     unavailable: dict[str, str] = field(default_factory=dict)
     scopes: Scopes = field(default_factory=Scopes)
     """The entity types this process's syncs hold, so they queue for each other instead of refusing."""
+    on_paused: Callable[[str], Awaitable[None]] | None = None
+    """Told the connection when a person's or the timer's sync ends paused (``hub serve`` resumes it later)."""
     _systems: dict[str, System] = field(default_factory=dict)
     _limiters: dict[str, Limiter] = field(default_factory=dict)
 
@@ -123,7 +125,10 @@ class Hub:
         if dry_run:  # a dry run writes nothing, so it holds nothing, here or in the store
             return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=True, on_progress=on_progress)
         async with self.scopes.hold(name, engine.entities_in(scope), trigger=trigger):
-            return await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress)
+            result = await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress)
+        if self.on_paused and result.status.startswith("paused") and trigger not in TARGETED_TRIGGERS:
+            await self.on_paused(name)
+        return result
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """Each loaded system plugin: name, version, entity types and contract path; and each failure."""

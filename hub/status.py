@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.resumes import paused_runs
 from hub.runtime import Hub
 from hub.store import parse_iso
 
@@ -19,8 +20,9 @@ async def connection_status(hub: Hub, name: str) -> dict[str, Any]:
         return {**row, "state": "re-authorisation required", "detail": state["reauth_required"]}
     until = parse_iso(state["paused_until"])
     if until and until > hub.clock():
+        resumes = "; the sync resumes then" if await paused_runs(hub, name) else ""
         return {**row, "state": f"paused until {until.isoformat()}", "paused_until": until.isoformat(),
-                "detail": state["pause_reason"]}
+                "detail": f"{state['pause_reason']}{resumes}"}
     running = await hub.store.running(name)
     if running:
         return {**row, "state": "running", "detail": f"run {running[0]['id']} ({', '.join(running[0]['entities'])})",

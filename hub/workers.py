@@ -25,12 +25,14 @@ A webhook sync of their type in this process is waited for instead (``Hub.scopes
 """
 PAUSE_FLOOR = timedelta(seconds=1)
 """The shortest wait for events whose connection is paused, so a pause ending this instant is not spun on."""
+STOPPED = "the hub stopped while it ran"
+"""The summary of a background run a stopped process left running, closed at start-up."""
 
 
 async def recover(hub: Hub) -> tuple[int, int]:
     """Take up what a stopped process left half-done; return how many (inbox events, background runs).
 
-    Its claimed events are pending again, and the webhook and timer runs it left "running" are closed as
+    Its claimed events are pending again, and the webhook, timer and resume runs it left "running" are closed as
     interrupted: only a server's workers start those, so no live process holds them, and waiting for their
     heartbeat to go stale would hold up every sync of their types for minutes.
     """
@@ -38,9 +40,9 @@ async def recover(hub: Hub) -> tuple[int, int]:
     events = await inbox.recover(hub.store, at=now)
     async with hub.store.transaction() as tx:
         cursor = await tx.execute(
-            "UPDATE runs SET status = 'interrupted', summary = 'the hub stopped while it ran', ended_at = ? "
-            "WHERE status = 'running' AND trigger IN ('webhook', 'timer')",
-            (iso(now),),
+            "UPDATE runs SET status = 'interrupted', summary = ?, ended_at = ? "
+            "WHERE status = 'running' AND trigger IN ('webhook', 'timer', 'resume')",
+            (STOPPED, iso(now)),
         )
         runs = cursor.rowcount
     return events, runs
