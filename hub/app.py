@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 
@@ -113,17 +116,40 @@ class _Server(uvicorn.Server):
         yield
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn to serve on (an OSError if it cannot be)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
-    """Serve the hub with uvicorn until Ctrl-C (then return 130) or SIGTERM (0), closing the hub and its store."""
+    """Serve the hub with uvicorn until Ctrl-C (then return 130) or SIGTERM (0), closing the hub and its store.
+
+    The port is bound before the hub opens: one that is taken returns 3 with a line on standard error.
+    """
+    host, port = host or config.listen_host, port or config.listen_port
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"hub: port {port} is taken: stop what listens there, or serve on another with --port",
+                  file=sys.stderr)
+        else:
+            print(f"hub: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
 
     async def main() -> int:
         hub = await Hub.open(config)
         stopped_by: list[int] = []
         try:
             app = create_app(hub)
-            server = _Server(
-                uvicorn.Config(app, host=host or config.listen_host, port=port or config.listen_port, log_level="info")
-            )
+            server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
 
             def stop(signum: int) -> None:
                 stopped_by.append(signum)
@@ -133,9 +159,10 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None) -
             # Installed until the loop closes, so a second Ctrl-C while the hub closes only hurries the shutdown.
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop, signum)
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             await hub.close()
         return 130 if stopped_by[:1] == [signal.SIGINT] else 0
 
-    return asyncio.run(main())
+    with sock:
+        return asyncio.run(main())
