@@ -64,7 +64,11 @@ class Hub:
                 )
             unavailable[connection.name] = f"plugin {connection.plugin!r} failed: {broken[0].error}"
         store = await Store.open(config.database)
-        return cls(config, registry, store, env, transport_for, clock, unavailable)
+        try:
+            return cls(config, registry, store, env, transport_for, clock, unavailable)
+        except BaseException:
+            await store.close()  # its thread would outlive the process's last task and keep it from exiting
+            raise
 
     async def close(self) -> None:
         """Close every client and the store."""
