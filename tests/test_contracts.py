@@ -17,7 +17,7 @@ from hub.merge import Side, decide, writes
 from hub.transforms import build_transform
 from hub.types import Phase
 
-TRANSFORMS = frozenset({"karbon_address", "qbo_lines", "qbo_bill_lines", "enterprise_components"})
+TRANSFORMS = frozenset({"karbon_address", "qbo_lines", "qbo_bill_lines", "enterprise_components", "xpm_custom_fields"})
 """Every plugin transform the built-in contracts name."""
 
 VERIFIERS = frozenset({"intuit-signature", "karbon-signature", "standard-webhooks"})
