@@ -59,6 +59,13 @@ class EntitySync:
         self.seen_remote: set[str] = set()
         self.contested: set[str] = set()
         self.absent_is_blank = engine.system.absent_means_blank
+        synced = [m.home for m in contract.synced_fields]
+        self.left_out = frozenset(f for f in synced if f not in scope.fields) if scope.fields else frozenset()
+        """The synced fields a run over some fields leaves for a later run (none in a run over all of them)."""
+        sent = set() if contract.pull_only else {
+            m.home for m in contract.synced_fields if {m.first_sync.to_remote, m.later_sync.to_remote} != {"never"}}
+        self.left_unsent = self.left_out & sent
+        """Of those, the ones this connection sends: a queued change to them waits for a run that covers them."""
 
     # --- the three steps ---------------------------------------------------------------------------------------
 
@@ -87,6 +94,8 @@ class EntitySync:
                 async with self.store.transaction() as tx:
                     await outbox.done(tx, [entry.id])
                 continue
+            if link is not None and entry.fields and self.left_unsent.issuperset(entry.fields):
+                continue  # a run over other fields: the change waits, queued, for a run that covers it
             try:
                 if link is None:
                     item = await self._create_remote(record, queued=True)
@@ -100,8 +109,16 @@ class EntitySync:
                 if item.action == "failed":
                     await outbox.failed(tx, entry.id, item.error or item.reason)
                 elif item.action != "skipped":
-                    await outbox.done(tx, [entry.id])
+                    rest = self._queued_rest(entry.fields, created=link is None)
+                    await (outbox.narrow(tx, entry.id, rest) if rest else outbox.done(tx, [entry.id]))
             self.handled.add(record.id)
+
+    def _queued_rest(self, fields: list[str], *, created: bool) -> list[str]:
+        """The queued fields a run over some fields did not send (a record it created got all, if the contract
+        says so), which stay queued for a later run."""
+        if created and self.contract.create_with_all_fields:
+            return []
+        return sorted(self.left_unsent.intersection(fields))
 
     def _creates_from_queue(self, record: HomeRecord) -> bool:
         """Whether a queued local record is created remotely when the queue is flushed."""
@@ -326,19 +343,20 @@ class EntitySync:
                                          case_insensitive=rule.get("case_insensitive", True))
 
     async def _plan_linked(self, record: RemoteRecord, link: Link, home: HomeRecord | None) -> Plan:
-        values = await self._remote_values(record)
+        values = await self._remote_values(record, home if home is not None and not home.deleted_at else None)
         name = self._remote_name(record)
         if home is None or home.deleted_at:
             return Plan(Item(self.entity, "skipped", "linked home record was deleted; delink to sync it again",
                               link.home_id, record.id, name))
         phase: Phase = "first" if link.last_synced_at is None else "later"
-        if home.pending:
+        echo = self._unchanged_remote(record, link, values)
+        if home.pending and not (echo and home.id in self.handled):
+            self.handled.add(home.id)  # reported once: the push step does not say it again
             return Plan(Item(self.entity, "skipped",
                               "pending local changes wait to be pushed: the pull did not overwrite them",
                               home.id, record.id, home.name))
-        echo = self._unchanged_remote(record, link, values)
         home_edited = link.last_synced_at is None or home.modified_at > link.last_synced_at
-        if echo and not home_edited:
+        if echo and (not home_edited or home.id in self.handled):
             return Plan(Item(self.entity, "unchanged", "no change on either side", home.id, record.id, home.name),
                          home=home, link=link, remote=record, values=values, quiet=True)
         self.handled.add(home.id)
@@ -370,6 +388,7 @@ class EntitySync:
                          remote=record, values=values, unlinked=("ambiguous", [h.id for h in candidates]))
         if candidates:
             home = homes.get(candidates[0].id, candidates[0])
+            await self._read_through_proxies(home, values)
             claimed.add(home.id)
             self.handled.add(home.id)
             link = self._new_link(home, record, "matched")
@@ -464,8 +483,9 @@ class EntitySync:
             return record.version == link.remote_version
         return content_hash(values) == link.remote_hash
 
-    async def _remote_values(self, record: RemoteRecord) -> dict[str, Any]:
-        """The record's mapped fields, each converted into the home side's form."""
+    async def _remote_values(self, record: RemoteRecord, home: HomeRecord | None = None) -> dict[str, Any]:
+        """The record's mapped fields, each converted into the home side's form (as ``home`` records them, when
+        given: a reference to a proxy the home record's own reference stands behind reads as that reference)."""
         values: dict[str, Any] = {}
         for mapping in self.contract.synced_fields:
             raw = get_path(record.data, mapping.remote)
@@ -476,7 +496,23 @@ class EntitySync:
                 values[mapping.home] = await self._reference_to_home(mapping, raw)
             else:
                 values[mapping.home] = transform.to_home(raw)
+        if home is not None:
+            await self._read_through_proxies(home, values)
         return values
+
+    async def _read_through_proxies(self, home: HomeRecord, values: dict[str, Any]) -> None:
+        """Seed 004: a bill for a vendor behind a proxy is recorded against the proxy. Read back, that reference is
+        the home record's own (not a change to take in or send out again)."""
+        for mapping in self.contract.synced_fields:
+            ours, theirs = home.fields.get(mapping.home), values.get(mapping.home)
+            if self.engine.transforms[(self.entity, mapping.home)] is not None or is_blank(ours) or is_blank(theirs):
+                continue
+            proxy_field = self.engine.contract.entity((mapping.transform or {})["entity"]).proxy_field
+            if ours == theirs or not proxy_field:
+                continue
+            referred = await self.store.record(str(ours))
+            if referred is not None and referred.fields.get(proxy_field) == theirs:
+                values[mapping.home] = ours
 
     def _remote_name(self, record: RemoteRecord) -> str:
         name = get_path(record.data, self.contract.remote_name)
@@ -517,7 +553,7 @@ class EntitySync:
             remote = RemoteRecord(row["remote_id"], row["data"], parse_iso(row["remote_modified"]),
                                   get_path(row["data"], self.contract.remote_version or "") or None
                                   if self.contract.remote_version else None)
-            values = await self._remote_values(remote)
+            values = await self._remote_values(remote, record)
             link = self._new_link(record, remote, "matched")
             decisions = self._merge(record, values, self._remote_changed(remote, None, values), "first", remote)
             plan = self._plan_from(decisions, record, link, remote, values, "first", new_link=True)
@@ -537,7 +573,7 @@ class EntitySync:
         created = await self._call_remote(self.system.create(self.entity, values))
         item.remote_id = created.id
         link = self._new_link(record, created, "created")
-        plan = Plan(item, home=record, link=link, remote=created, values=await self._remote_values(created),
+        plan = Plan(item, home=record, link=link, remote=created, values=await self._remote_values(created, record),
                      new_link=True)
         if self.contract.link_key_home and not record.fields.get(self.contract.link_key_home):
             key = values.get(self.contract.link_key_remote or "")
@@ -589,14 +625,14 @@ class EntitySync:
                 return
             # Only the fields written are known fresh: a remote edit to another field since the hub last read it
             # must still look like news to the next pull, so the rules can answer it.
-            fresh = await self._remote_values(written)
+            fresh = await self._remote_values(written, plan.home)
             plan.remote = written
             plan.values = {**plan.values, **{f: fresh.get(f, UNSET) for f in plan.remote_changes}}
             return
 
     async def _replan(self, plan: Plan, fresh: RemoteRecord) -> None:
         assert plan.home is not None and plan.link is not None
-        values = await self._remote_values(fresh)
+        values = await self._remote_values(fresh, plan.home)
         phase: Phase = "first" if plan.new_link or plan.link.last_synced_at is None else "later"
         decisions = self._merge(plan.home, values, self._remote_changed(fresh, plan.link, values), phase, fresh)
         again = self._plan_from(decisions, plan.home, plan.link, fresh, values, phase, new_link=plan.new_link)
@@ -696,27 +732,52 @@ class EntitySync:
             home.modified_at = stamp
             writes.saved_records.append(home)
         if plan.remote is not None:
-            self._remember_remote(link, plan.remote, plan.values, stamp)
-        link.last_synced_at = max(stamp, home.modified_at)
+            self._remember_remote(link, plan.remote, plan.values, stamp, home)
+        link.last_synced_at = self._synced_at(link, home, stamp)
         if plan.new_link:
             self.seen_remote.add(link.remote_id)
         (writes.new_links if plan.new_link else writes.saved_links).append(link)
 
-    def _remember_remote(self, link: Link, remote: RemoteRecord, values: dict[str, Any], stamp: str) -> None:
+    def _synced_at(self, link: Link, home: HomeRecord, stamp: str) -> str | None:
+        """The link's new last sync: now, unless a run over some fields left out a home edit made since the last."""
+        last = link.last_synced_at
+        if last and any(home.field_modified.get(f, "") > last for f in self.left_out):
+            return last
+        return max(stamp, home.modified_at)
+
+    def _remember_remote(self, link: Link, remote: RemoteRecord, values: dict[str, Any], stamp: str,
+                         home: HomeRecord) -> None:
+        """Remember the remote record as synced, for echo detection and the next merge.
+
+        A run over some fields remembers only those where the remote differs from what the hub knew (the last
+        snapshot; the home record, for a new link) in a field it left out, and keeps the old version and hash,
+        so that the next run still sees the other fields' news.
+        """
         changed = self._remote_changed(remote, link if link.remote_snapshot else None, values)
         # Most fields share one moment (the record's modification time): format each moment once.
         texts = {moment: iso(moment) for moment in set(changed.values()) if moment is not None}
-        link.remote_changed = {f: texts.get(t) or stamp for f, t in changed.items()}
+        remote_changed = {f: texts.get(t) or stamp for f, t in changed.items()}
         snapshot = {f: v for f, v in values.items() if v is not UNSET}
         # The remote display name rides along for the lists and the report, even where names never sync.
         snapshot.setdefault("name", self._remote_name(remote) or link.remote_snapshot.get("name", ""))
-        link.remote_snapshot = snapshot
-        link.remote_hash = content_hash(values)
-        link.remote_version = remote.version
-        link.remote_modified = texts.get(remote.modified_at) or iso(remote.modified_at)
         if self.contract.link_key_remote:
             key = get_path(remote.data, self.contract.link_key_remote)
             link.link_key = None if is_blank(key) else str(key)
+        known = link.remote_snapshot or home.fields
+        unseen = [f for f in self.left_out if not same(known.get(f, UNSET), values.get(f, UNSET))]
+        if unseen:
+            for field in self.left_out:
+                for kept, old in ((snapshot, link.remote_snapshot), (remote_changed, link.remote_changed)):
+                    if field in old:
+                        kept[field] = old[field]
+                    else:
+                        kept.pop(field, None)
+            link.remote_snapshot, link.remote_changed = snapshot, remote_changed
+            return
+        link.remote_snapshot, link.remote_changed = snapshot, remote_changed
+        link.remote_hash = content_hash(values)
+        link.remote_version = remote.version
+        link.remote_modified = texts.get(remote.modified_at) or iso(remote.modified_at)
 
     async def _commit_item(self, item: Item) -> None:
         self.run.add(item)

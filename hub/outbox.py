@@ -62,6 +62,11 @@ async def done(tx: Any, entry_ids: list[int]) -> None:
         )
 
 
+async def narrow(tx: Any, entry_id: int, fields: list[str]) -> None:
+    """Keep an entry whose other fields were pushed, for the fields still waiting (the record stays pending)."""
+    await tx.execute("UPDATE outbox SET fields = ? WHERE id = ?", (dumps(sorted(fields)), entry_id))
+
+
 async def failed(tx: Any, entry_id: int, error: str) -> None:
     """Keep an entry that could not be pushed, with its error, for the next sync."""
     await tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, entry_id))
