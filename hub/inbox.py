@@ -31,9 +31,17 @@ LONGEST_DEFERRAL = 5.0
 """The longest processing waits for a burst to end: a steady stream of webhooks slows it, never starves it."""
 
 
+BODY_KEY = "body:"
+"""Starts the key of an event with no vendor event id, which is known only by a hash of the body it came in."""
+
+
 def event_key(event: WebhookEvent, body: bytes, index: int) -> str:
-    """What makes a delivery the same event again: the vendor's event id, else a hash of the body."""
-    origin = event.event_id or hashlib.sha256(body).hexdigest() + f"#{index}"
+    """What makes a delivery the same event again: the vendor's event id, else a hash of the body.
+
+    A body hash cannot tell a vendor's retry from a later change that reads the same (Karbon's payload without its
+    TimeStamp is the record's key and "Updated"), so such an event is taken again once the first one is done.
+    """
+    origin = event.event_id or BODY_KEY + hashlib.sha256(body).hexdigest() + f"#{index}"
     return f"{origin}:{event.entity}:{event.remote_id}"
 
 
@@ -124,9 +132,14 @@ class _GroupCommit:
 _INSERT = (
     "INSERT INTO inbox (connection, event_key, entity, remote_id, action, payload, received_at, next_attempt_at) "
     "SELECT " + ", ".join(f"json_extract(value, '$[{column}]')" for column in range(8)) + " FROM json_each(?) "
-    "WHERE true ON CONFLICT (connection, event_key) DO NOTHING RETURNING connection, event_key"
+    "WHERE true ON CONFLICT (connection, event_key) DO UPDATE SET status = 'pending', attempts = 0, "
+    "payload = excluded.payload, received_at = excluded.received_at, next_attempt_at = excluded.next_attempt_at, "
+    "claimed_at = NULL, finished_at = NULL, last_error = NULL "
+    f"WHERE inbox.status = 'done' AND substr(inbox.event_key, 1, {len(BODY_KEY)}) = '{BODY_KEY}' "
+    "RETURNING connection, event_key"
 )
-"""Every row of a batch, passed as one JSON array, inserted unless already received; the new ones come back."""
+"""Every row of a batch, passed as one JSON array, inserted unless already received (a done event known only by
+its body is taken again); the new ones come back."""
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Store, _GroupCommit] = weakref.WeakKeyDictionary()

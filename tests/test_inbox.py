@@ -57,6 +57,31 @@ async def test_without_an_event_id_the_body_hash_decides(store: Store):
     assert await inbox.accept(store, "mem", [event("R2", event_id=None)], other, at=T0) == (1, 0)
 
 
+async def finish_all(store: Store, *, at) -> None:
+    await inbox.finish(store, [e["id"] for e in await inbox.claim(store, at=at)], at=at)
+
+
+async def test_a_body_seen_again_after_its_event_was_done_is_a_later_change_and_synced_again(store: Store):
+    """Karbon without TimeStamp: a second "Updated" of the same record reads exactly like the first."""
+    await inbox.accept(store, "mem", [event(event_id=None)], BODY, at=T0)
+    await finish_all(store, at=T0)
+
+    later = T0 + timedelta(minutes=5)
+    assert await inbox.accept(store, "mem", [event(event_id=None)], BODY, at=later) == (1, 0)
+
+    (row,) = await inbox.list_events(store)
+    assert (row["status"], row["attempts"], row["received_at"]) == ("pending", 0, later.isoformat())
+    assert [e["remote_id"] for e in await inbox.claim(store, at=later)] == ["R1"]
+
+
+async def test_a_vendors_event_id_seen_again_after_it_was_done_is_still_a_replay(store: Store):
+    await inbox.accept(store, "mem", [event(event_id="msg_1")], BODY, at=T0)
+    await finish_all(store, at=T0)
+
+    assert await inbox.accept(store, "mem", [event(event_id="msg_1")], BODY, at=T0 + timedelta(minutes=5)) == (0, 1)
+    assert list((await statuses(store)).values()) == ["done"]
+
+
 async def test_one_delivery_announcing_several_records_keeps_each(store: Store):
     events = [event("R1", event_id=None), event("R2", event_id=None), event("R1", event_id=None, entity="invoice")]
     assert await inbox.accept(store, "mem", events, BODY, at=T0) == (3, 0)

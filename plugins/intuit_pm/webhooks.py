@@ -38,7 +38,9 @@ def parse_contact_webhook(body: bytes) -> list[WebhookEvent]:
     if action not in ACTIONS:
         raise MalformedPayload(f"ActionType {action!r} is not one of {', '.join(ACTIONS)}")
     occurred = _timestamp(payload.get("TimeStamp"))
-    event_id = hashlib.sha256(body).hexdigest()  # Karbon sends no event id; a retried delivery repeats the body
+    # Karbon sends no event id. With its TimeStamp the body names one change, and a retry repeats it; without,
+    # a later update of the same record reads the same, so the hub's body key (taken again once done) must do.
+    event_id = hashlib.sha256(body).hexdigest() if occurred else None
     extra = {"resource_type": resource_type, "action_type": action}
     return [WebhookEvent(entity, key, ACTIONS[action], event_id, occurred, extra=dict(extra)) for entity in ENTITIES]
 
