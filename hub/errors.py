@@ -36,6 +36,10 @@ class ConfigError(HubError):
     """The configuration file is wrong; the message names the key."""
 
 
+class StoreError(HubError):
+    """The record store cannot be used: not a hub database, or from a newer hub; the message names the file."""
+
+
 class ContractError(HubError):
     """A contract is invalid; `problems` holds one `FILE: /pointer: message` line per error."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from hub.errors import StoreError
 from hub.migrations import MIGRATIONS
 from hub.types import Fields, LinkHow
 
@@ -170,16 +172,19 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(str(path), isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=10000")
-        # FULL: a commit is on disk before the hub answers (a webhook's 2xx promises the event survives a power loss).
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        store = cls(db, path)
         try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA busy_timeout=10000")
+            # FULL: a commit is on disk before the hub answers (a webhook's 2xx promises the event survives a power
+            # loss).
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            store = cls(db, path)
             await store._migrate()
-        except BaseException:
-            await db.close()
+        except BaseException as exc:
+            await db.close()  # a file that is not a hub store (or not SQLite) leaves no connection thread behind
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"the store at {path} cannot be opened: {exc}") from exc
             raise
         return store
 
@@ -191,7 +196,7 @@ class Store:
         async with self.db.execute("PRAGMA user_version") as cursor:
             (version,) = await cursor.fetchone()
         if version > len(MIGRATIONS):
-            raise RuntimeError(
+            raise StoreError(
                 f"the store at {self.path} is from a newer hub (schema {version}, this hub knows {len(MIGRATIONS)})"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
+import threading
 
 import pytest
 
+from hub.errors import StoreError
 from hub.migrations import MIGRATIONS
 from hub.store import Store, name_key
 from tests.memory_system import T0
@@ -26,8 +30,25 @@ async def test_a_store_from_a_newer_hub_is_refused(tmp_path):
     path = tmp_path / "hub.db"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
-    with pytest.raises(RuntimeError, match="newer hub"):
+    with pytest.raises(StoreError, match="newer hub"):
         await Store.open(path)
+
+
+async def test_a_file_that_is_not_a_database_is_refused_by_name_and_left_as_it_was(tmp_path):
+    path = tmp_path / "hub.db"
+    path.write_text("the firm's notes, saved where the store was expected\n" * 20)
+    threads = threading.active_count()
+
+    refused = f"the store at {re.escape(str(path))} cannot be opened: file is not a database"
+    with pytest.raises(StoreError, match=refused):
+        await Store.open(path)
+
+    assert path.read_text().startswith("the firm's notes")
+    for _ in range(100):  # its connection thread was told to stop, not left running: it ends within a moment
+        if threading.active_count() == threads:
+            break
+        await asyncio.sleep(0.01)
+    assert threading.active_count() == threads
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
