@@ -120,8 +120,12 @@ class Engine:
         try:
             await self._refuse_unsafe_first_sync(scope, entities)
             await self._refuse_while_paused()
-            for entity in entities:
-                await EntitySync(self, self.contract.entity(entity), run, scope).sync()
+            parts = [EntitySync(self, self.contract.entity(entity), run, scope) for entity in entities]
+            if not dry_run:
+                for part in parts:  # seed 004: the sync queue is flushed first, then the system's changes come in
+                    await part.flush_queue()
+            for part in parts:
+                await part.exchange()
             status = run.status()
             summary = summary_of(run)
             if not dry_run and (await self.store.connection_state(self.name))["reauth_required"]:

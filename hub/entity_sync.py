@@ -1,4 +1,4 @@
-"""One entity type's part of a sync run: flush the queue, pull and merge, push, create, apply deletes."""
+"""One entity type's part of a sync run: flush its queue; then pull and merge, push, create, apply deletes."""
 
 from __future__ import annotations
 
@@ -69,18 +69,26 @@ class EntitySync:
 
     # --- the three steps ---------------------------------------------------------------------------------------
 
-    async def sync(self) -> None:
-        """Flush the queue, pull, push; then apply deletes a complete listing proved."""
-        if not self.run.dry_run:
-            await self.flush_queue()
+    async def exchange(self) -> None:
+        """Pull, record the queued transactions Send All sends, push, create; then apply the deletes a complete
+        listing proved. Runs after every type's queue was flushed (seed 004's order)."""
         complete = await self.pull()
+        if not self.run.dry_run and self.sends_after_pull:
+            await self.flush_queue(sends=True)
         await self.push_home_changes()
         await self.create_remote_records()
         if complete:
             await self.apply_enumerated_deletes()
 
-    async def flush_queue(self) -> None:
-        """Push queued local changes in order; stop (keeping the rest) if the system is unreachable."""
+    @property
+    def sends_after_pull(self) -> bool:
+        """Whether a queued new record of this type is a transaction an option sends (Send All): seed 004 records
+        those after the system's changes came in, where the rest of the queue is flushed before."""
+        return self.contract.create_option is not None
+
+    async def flush_queue(self, *, sends: bool = False) -> None:
+        """Push queued local changes in order (only the queued new records an option sends, with ``sends``; all but
+        those, without); stop, keeping the rest, if the system is unreachable."""
         for entry in await outbox.entries(self.store, self.connection, self.entity):
             record = await self.store.record(entry.home_id)
             if record is None or record.deleted_at:
@@ -88,6 +96,8 @@ class EntitySync:
                     await outbox.done(tx, [entry.id])
                 continue
             link = (await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
+            if sends != (link is None and self.sends_after_pull):
+                continue
             if link is None and not self._creates_from_queue(record):
                 # Not this connection's to create now (on request only, NC Only, not yet available, proxied):
                 # the record waits for a request or for the sync that finds it available.

@@ -413,6 +413,26 @@ async def test_queued_local_edits_are_pushed_in_order_and_kept_while_the_system_
     assert not (await rig.home_named("Ada")).pending
 
 
+async def test_every_types_queue_is_flushed_before_the_systems_changes_come_in(rig: Rig):
+    """Seed 004: "1. The Sync Queue is flushed 2. Changes made to QuickBooks ... will update All Orders"."""
+    entities = {"contact": contact_entity(KARBON_LIKE), "supplier": contact_entity(KARBON_LIKE)}
+    rig.contract = load(contract_file(rig.tmp_path, entities))
+    acme = rig.remote.add("supplier", {"Name": "Acme"})
+    rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync(Scope(allow_empty_home=True))
+    (supplier,) = (await rig.store.by_name("supplier", ["acme"]))["acme"]
+    rig.clock.tick(1)
+    await edit_record(rig.store, supplier.id, {"email": "orders@acme.example"}, actor="tester", at=rig.clock(),
+                      connections=["mem"])
+    rig.remote.calls.clear()
+
+    await rig.sync()
+
+    kinds = [kind for kind, _key in rig.remote.calls]
+    assert kinds.index("update") < kinds.index("list"), rig.remote.calls  # contacts are listed before suppliers
+    assert rig.remote.get("supplier", acme)["Email"] == "orders@acme.example"
+
+
 async def test_first_sync_into_an_empty_home_is_refused_when_the_contract_asks(rig: Rig):
     rig.use(options={"refuse_first_sync_into_empty_home": {"default": True, "description": "caution"}})
     rig.remote.add("contact", {"Name": "Ada"})
