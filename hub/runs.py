@@ -17,8 +17,16 @@ STALE_AFTER = timedelta(minutes=2)
 ACTIONS = ("created", "updated", "unchanged", "skipped", "failed")
 
 
+TARGETED_TRIGGERS = frozenset({"webhook", "queue"})
+"""Triggers of short syncs of a few records, which queue behind each other and give way to a whole sync."""
+
+
 class AlreadyRunning(HubError):
-    """A sync of the same connection and entity type is already in progress."""
+    """A sync of the same connection and entity type is already in progress (``targeted``: only short ones are)."""
+
+    def __init__(self, message: str, *, targeted: bool = False) -> None:
+        super().__init__(message)
+        self.targeted = targeted
 
 
 @dataclass
@@ -92,21 +100,28 @@ async def start_run(store: Store, *, connection: str, entities: list[str], trigg
         return run
     async with store.transaction() as tx:
         async with tx.execute(
-            "SELECT id, entities, heartbeat_at FROM runs WHERE connection = ? AND status = 'running'", (connection,)
+            "SELECT id, entities, heartbeat_at, trigger FROM runs WHERE connection = ? AND status = 'running'",
+            (connection,),
         ) as cursor:
-            for run_id, running_entities, heartbeat in await cursor.fetchall():
-                overlap = set(json.loads(running_entities)) & set(entities)
-                if not overlap:
-                    continue
-                if now - (parse_iso(heartbeat) or now) > STALE_AFTER:
-                    await tx.execute(
-                        "UPDATE runs SET status = 'interrupted', summary = 'the process running it stopped', "
-                        "ended_at = ? WHERE id = ?", (iso(now), run_id),
-                    )
-                    continue
-                raise AlreadyRunning(
-                    f"a sync of {connection} ({', '.join(sorted(overlap))}) is already in progress (run {run_id})"
+            running = await cursor.fetchall()
+        overlapping = []
+        for run_id, running_entities, heartbeat, running_trigger in running:
+            overlap = set(json.loads(running_entities)) & set(entities)
+            if not overlap:
+                continue
+            if now - (parse_iso(heartbeat) or now) > STALE_AFTER:
+                await tx.execute(
+                    "UPDATE runs SET status = 'interrupted', summary = 'the process running it stopped', "
+                    "ended_at = ? WHERE id = ?", (iso(now), run_id),
                 )
+                continue
+            overlapping.append((run_id, overlap, running_trigger))
+        if overlapping:
+            run_id, overlap, _trigger = overlapping[0]
+            raise AlreadyRunning(
+                f"a sync of {connection} ({', '.join(sorted(overlap))}) is already in progress (run {run_id})",
+                targeted=all(running_trigger in TARGETED_TRIGGERS for _id, _o, running_trigger in overlapping),
+            )
         cursor = await tx.execute(
             "INSERT INTO runs (connection, entities, trigger, actor, scope, dry_run, status, counts, started_at, "
             "heartbeat_at) VALUES (?, ?, ?, ?, ?, 0, 'running', ?, ?, ?)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,10 +17,13 @@ from hub.engine import Engine, RunResult, Scope
 from hub.errors import ConfigError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
 from hub.registry import Registry, build_registry
-from hub.runs import Run
+from hub.runs import AlreadyRunning, Run
 from hub.scopes import TARGETED_TRIGGERS, Scopes
 from hub.store import Store, now_utc
 from hub.system import System
+
+STORE_POLL = 0.05
+"""Seconds between a waiting sync's attempts to start while another process's targeted syncs hold its types."""
 
 TransportFactory = Callable[[Connection], httpx.AsyncBaseTransport]
 """Builds the transport a connection's client sends through (tests mount simulators here)."""
@@ -129,10 +133,24 @@ class Hub:
         if dry_run:  # a dry run writes nothing, so it holds nothing, here or in the store
             return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=True, on_progress=on_progress)
         async with self.scopes.hold(name, engine.entities_in(scope), trigger=trigger):
-            result = await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress)
+            result = await self._sync_when_free(engine, scope, trigger=trigger, actor=actor, on_progress=on_progress)
         if self.on_paused and result.status.startswith("paused") and trigger not in TARGETED_TRIGGERS:
             await self.on_paused(name)
         return result
+
+    async def _sync_when_free(self, engine: Engine, scope: Scope, *, trigger: str, actor: str,
+                              on_progress: Callable[[Run], None] | None) -> RunResult:
+        """Run the sync; a person's or a timer's waits (as long as for this process's) while only another process's
+        targeted syncs hold its types, such as ``hub serve``'s webhook syncs seen by ``hub sync``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.scopes.whole_wait
+        while True:
+            try:
+                return await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress)
+            except AlreadyRunning as exc:
+                if trigger in TARGETED_TRIGGERS or not exc.targeted or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(STORE_POLL)
 
     def describe_plugins(self) -> list[dict[str, Any]]:
         """Each loaded system plugin: name, version, entity types and contract path; and each failure."""

@@ -5,7 +5,8 @@ edit's few records) is short: one of a type waits for the targeted sync holding 
 sync is *whole*-like (a person's or a timer's, usually of whole types): it waits up to ``WHOLE_WAIT`` seconds for
 the targeted syncs holding its types, and meanwhile new targeted syncs of those types stand back
 (``AlreadyRunning``, so a worker puts its events back for later) rather than starve it. A whole sync finding
-another whole sync on a type is refused at once. Between processes the store's run lock (``hub/runs.py``) decides.
+another whole sync on a type is refused at once. Between processes the store's run lock (``hub/runs.py``) decides,
+and ``Hub.sync`` waits as long for another process's targeted syncs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from hub.runs import AlreadyRunning
-
-TARGETED_TRIGGERS = frozenset({"webhook", "queue"})
-"""Triggers of short syncs of a few records, which queue behind each other and give way to a whole sync."""
+from hub.runs import TARGETED_TRIGGERS, AlreadyRunning
 
 WHOLE_WAIT = 30.0
 """How many seconds a person's or a timer's sync waits for this process's targeted syncs of its types."""
