@@ -58,7 +58,10 @@ RUN: dict[str, Any] = {
         "id": {"type": "integer"},
         "connection": TEXT,
         "entities": listing(TEXT),
-        "trigger": {"type": "string", "description": "manual, timer or webhook"},
+        "trigger": {"type": "string", "enum": ["manual", "timer", "webhook", "queue", "resume"],
+                    "description": "what started the run: a person (manual), the schedule (timer), a webhook, an "
+                                   "edit pushed at once (queue), or a paused sync run again when its pause ended "
+                                   "(resume)"},
         "actor": {"type": "string", "description": "who asked: a user's name, scheduler, or webhook:<connection>"},
         "scope": {"type": "object"},
         "dry_run": {"type": "boolean"},

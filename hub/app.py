@@ -128,20 +128,27 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
-    """Serve the hub with uvicorn until Ctrl-C (then return 130) or SIGTERM (0), closing the hub and its store.
-
-    The port is bound before the hub opens: one that is taken returns 3 with a line on standard error.
-    """
-    host, port = host or config.listen_host, port or config.listen_port
+def listen_or_explain(host: str, port: int) -> socket.socket | None:
+    """The bound socket; or None, after one line on standard error saying why not (a taken port, say)."""
     try:
-        sock = listen(host, port)
+        return listen(host, port)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"hub: port {port} is taken: stop what listens there, or serve on another with --port",
                   file=sys.stderr)
         else:
             print(f"hub: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
+def serve(config: Config, *, host: str | None = None, port: int | None = None) -> int:
+    """Serve the hub with uvicorn until Ctrl-C (then return 130) or SIGTERM (0), closing the hub and its store.
+
+    The port is bound before the hub opens: one that is taken returns 3 with a line on standard error.
+    """
+    host, port = host or config.listen_host, port or config.listen_port
+    sock = listen_or_explain(host, port)
+    if sock is None:
         return 3
 
     async def main() -> int:

@@ -299,12 +299,18 @@ def _demo(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hub.app import listen_or_explain
+
     registry = build_registry(os.environ)
     app = registry.system(args.plugin).simulator()
     if app is None:
         raise HubError(f"plugin {args.plugin!r} ships no simulator")
-    print(f"{args.plugin} simulator on http://{args.host}:{args.port}/ (control surface under /_sim/)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    sock = listen_or_explain(args.host, args.port)
+    if sock is None:
+        return 3
+    print(f"{args.plugin} simulator on http://{args.host}:{args.port}/ (control surface under /_sim/)", flush=True)
+    with sock:
+        asyncio.run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve(sockets=[sock]))
     return 0
 
 

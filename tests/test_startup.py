@@ -36,6 +36,22 @@ def test_serve_on_a_taken_port_says_so_in_one_line_and_exits_3(
     assert not (tmp_path / "hub.db").exists(), "the hub opened its store before it knew it could listen"
 
 
+def test_a_simulator_on_a_taken_port_says_so_in_one_line_and_exits_3(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("HUB_PLUGINS", "core,quickbooks")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        status = main(["simulate", "quickbooks", "--port", str(port)])
+
+    out, err = capsys.readouterr()
+    assert (status, out) == (3, "")
+    assert err == f"hub: port {port} is taken: stop what listens there, or serve on another with --port\n"
+
+
 async def test_an_open_that_fails_after_the_store_opened_closes_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
