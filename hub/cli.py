@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -309,7 +310,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if sock is None:
         return 3
     print(f"{args.plugin} simulator on http://{args.host}:{args.port}/ (control surface under /_sim/)", flush=True)
-    with sock:
+    with sock, contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
         asyncio.run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve(sockets=[sock]))
     return 0
 
