@@ -50,6 +50,11 @@ class FieldMapping:
         """The rules for the first sync of a link or a later one."""
         return self.first_sync if phase == "first" else self.later_sync
 
+    @property
+    def references(self) -> dict[str, str]:
+        """For a plugin transform over lines: the key in each line that names a home record, and its entity type."""
+        return dict((self.transform or {}).get("references") or {})
+
 
 @dataclass(frozen=True)
 class EntityContract:
@@ -320,6 +325,10 @@ def _field_problems(
         yield f"{where}/transform/name", f"no plugin registers a transform named {named!r}; registered: {known}"
     if kind == "reference" and isinstance(target, str) and target not in entities:
         yield f"{where}/transform/entity", f"no entity type {target!r} in this contract"
+    for key, referred in _obj(transform.get("references")).items():
+        if kind == "plugin" and isinstance(referred, str) and referred not in entities:
+            yield f"{where}/transform/references{_pointer([key])}", (
+                f"no entity type {referred!r} in this contract; a reference names one of: {_listed(entities)}")
 
 
 def _rule_problems(where: str, holder: dict[str, Any], pull_only: bool) -> Iterable[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Container
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hub import outbox
 from hub.contracts import EntityContract, FieldMapping
 from hub.errors import RecordError, StaleWrite, SyncError
+from hub.line_references import References
 from hub.merge import Decision, Side, decide, same
 from hub.paths import get_path
 from hub.plans import (
@@ -59,6 +61,7 @@ class EntitySync:
         self.seen_remote: set[str] = set()
         self.contested: set[str] = set()
         self.absent_is_blank = engine.system.absent_means_blank
+        self.references = References(self.store, self.connection, engine.contract)
         synced = [m.home for m in contract.synced_fields]
         self.left_out = frozenset(f for f in synced if f not in scope.fields) if scope.fields else frozenset()
         """The synced fields a run over some fields leaves for a later run (none in a run over all of them)."""
@@ -281,16 +284,26 @@ class EntitySync:
         plans: list[Plan] = []
         for number, record in enumerate(live, start=1):
             link = links.get(record.id)
-            if link is not None:
-                plan = await self._plan_linked(record, link, homes.get(link.home_id))
-            else:
-                plan = await self._plan_unlinked(record, matches[record.id], homes, claimed, contested)
+            try:
+                if link is not None:
+                    plan = await self._plan_linked(record, link, homes.get(link.home_id))
+                else:
+                    plan = await self._plan_unlinked(record, matches[record.id], homes, claimed, contested)
+            except RecordError as exc:  # a line naming a remote record no home record is linked to
+                plan = self._not_pulled(record, link, exc)
             plans.append(plan)
             if number % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         for plan in plans:
             await self._send(plan)
         await self._apply(plans, next_token=next_token)
+
+    def _not_pulled(self, record: RemoteRecord, link: Link | None, error: RecordError) -> Plan:
+        """A remote record whose values cannot be read as the home side's: failed, and not pushed this run."""
+        if link is not None:
+            self.handled.add(link.home_id)
+        return Plan(Item(self.entity, "failed", f"not pulled: {error}", link.home_id if link else None, record.id,
+                         self._remote_name(record), error=str(error)))
 
     async def _match(self, records: list[RemoteRecord]) -> dict[str, Match]:
         """For each unlinked remote record, the first match rule with free candidates, and those candidates; or,
@@ -353,11 +366,11 @@ class EntitySync:
                                          case_insensitive=rule.get("case_insensitive", True))
 
     async def _plan_linked(self, record: RemoteRecord, link: Link, home: HomeRecord | None) -> Plan:
-        values = await self._remote_values(record, home if home is not None and not home.deleted_at else None)
         name = self._remote_name(record)
         if home is None or home.deleted_at:
             return Plan(Item(self.entity, "skipped", "linked home record was deleted; delink to sync it again",
                               link.home_id, record.id, name))
+        values = await self._remote_values(record, home)
         phase: Phase = "first" if link.last_synced_at is None else "later"
         echo = self._unchanged_remote(record, link, values)
         if home.pending and not (echo and home.id in self.handled):
@@ -375,7 +388,10 @@ class EntitySync:
 
     async def _plan_unlinked(self, record: RemoteRecord, match: Match,
                              homes: dict[str, HomeRecord], claimed: set[str], contested: set[str]) -> Plan:
-        values = await self._remote_values(record)
+        try:
+            values, unread = await self._remote_values(record), None
+        except RecordError as exc:  # matters only if the record is linked or created: the lists keep its data
+            values, unread = {}, exc
         name = self._remote_name(record)
         how, candidates = match.how, match.homes
         if match.taken:
@@ -396,6 +412,8 @@ class EntitySync:
                               f"{len(candidates)} home records match ({how}): left in the review queue",
                               None, record.id, name),
                          remote=record, values=values, unlinked=("ambiguous", [h.id for h in candidates]))
+        if candidates and unread:
+            raise unread
         if candidates:
             home = homes.get(candidates[0].id, candidates[0])
             await self._read_through_proxies(home, values)
@@ -421,6 +439,8 @@ class EntitySync:
                       + ("create it at home on request" if rule == "on_request" else "the contract never creates it"))
             return Plan(Item(self.entity, "skipped", reason, None, record.id, name), remote=record, values=values,
                          unlinked=("unmatched", []))
+        if unread:
+            raise unread
         fields = {f: v for f, v in values.items() if not is_blank(v)}
         fields["name"] = name
         if self.contract.link_key_home:
@@ -493,17 +513,23 @@ class EntitySync:
             return record.version == link.remote_version
         return content_hash(values) == link.remote_hash
 
-    async def _remote_values(self, record: RemoteRecord, home: HomeRecord | None = None) -> dict[str, Any]:
-        """The record's mapped fields, each converted into the home side's form (as ``home`` records them, when
-        given: a reference to a proxy the home record's own reference stands behind reads as that reference)."""
+    async def _remote_values(self, record: RemoteRecord, home: HomeRecord | None = None, *,
+                             only: Container[str] | None = None) -> dict[str, Any]:
+        """The record's mapped fields (or ``only`` these), each converted into the home side's form (as ``home``
+        records them, when given: a reference to a proxy the home record's own reference stands behind reads as
+        that reference). RecordError when a line names a remote record no home record is linked to."""
         values: dict[str, Any] = {}
         for mapping in self.contract.synced_fields:
+            if only is not None and mapping.home not in only:
+                continue
             raw = get_path(record.data, mapping.remote)
             if raw is UNSET and self.absent_is_blank:
                 raw = None
             transform = self.engine.transforms[(self.entity, mapping.home)]
             if transform is None:
-                values[mapping.home] = await self._reference_to_home(mapping, raw)
+                values[mapping.home] = await self.references.home_id((mapping.transform or {})["entity"], raw)
+            elif mapping.references:  # the plugin makes home lines naming remote ids; the links name home ones
+                values[mapping.home] = await self.references.lines_to_home(self.entity, mapping, transform.to_home(raw))
             else:
                 values[mapping.home] = transform.to_home(raw)
         if home is not None:
@@ -514,15 +540,15 @@ class EntitySync:
         """Seed 004: a bill for a vendor behind a proxy is recorded against the proxy. Read back, that reference is
         the home record's own (not a change to take in or send out again)."""
         for mapping in self.contract.synced_fields:
-            ours, theirs = home.fields.get(mapping.home), values.get(mapping.home)
-            if self.engine.transforms[(self.entity, mapping.home)] is not None or is_blank(ours) or is_blank(theirs):
+            if mapping.home not in values:
                 continue
-            proxy_field = self.engine.contract.entity((mapping.transform or {})["entity"]).proxy_field
-            if ours == theirs or not proxy_field:
-                continue
-            referred = await self.store.record(str(ours))
-            if referred is not None and referred.fields.get(proxy_field) == theirs:
-                values[mapping.home] = ours
+            ours, theirs = home.fields.get(mapping.home), values[mapping.home]
+            if mapping.references:
+                values[mapping.home] = await self.references.lines_as_home_reads_them(mapping, ours, theirs)
+            elif self.engine.transforms[(self.entity, mapping.home)] is None:
+                target = (mapping.transform or {})["entity"]
+                if await self.references.stands_behind(target, ours, theirs):
+                    values[mapping.home] = ours
 
     def _remote_name(self, record: RemoteRecord) -> str:
         name = get_path(record.data, self.contract.remote_name)
@@ -626,7 +652,11 @@ class EntitySync:
                 if fresh is None:
                     plan.fail(f"the remote record {plan.remote.id} no longer exists")
                     return
-                await self._replan(plan, fresh)
+                try:
+                    await self._replan(plan, fresh)
+                except RecordError as unreadable:  # the record as it is now cannot be read as the home side's
+                    plan.fail(str(unreadable))
+                    return
                 if not plan.remote_changes:
                     return
                 continue
@@ -635,7 +665,7 @@ class EntitySync:
                 return
             # Only the fields written are known fresh: a remote edit to another field since the hub last read it
             # must still look like news to the next pull, so the rules can answer it.
-            fresh = await self._remote_values(written, plan.home)
+            fresh = await self._remote_values(written, plan.home, only=plan.remote_changes)
             plan.remote = written
             plan.values = {**plan.values, **{f: fresh.get(f, UNSET) for f in plan.remote_changes}}
             return
@@ -663,34 +693,16 @@ class EntitySync:
             raise RecordError(f"{self.engine.contract.plugin} raised {type(exc).__name__}: {exc}") from exc
 
     async def _to_remote(self, mapping: FieldMapping, value: Any) -> Any:
+        """A home value in the remote side's form: home record ids become the remote ids they are linked to
+        (through proxies) first, then the field's transform runs."""
         transform = self.engine.transforms[(self.entity, mapping.home)]
         if transform is None:
-            return await self._reference_to_remote(mapping, value)
+            if is_blank(value):
+                return None
+            return await self.references.remote_id((mapping.transform or {})["entity"], value, field=mapping.home)
+        if mapping.references:
+            value = await self.references.lines_to_remote(self.entity, mapping, value)
         return transform.to_remote(value)
-
-    async def _reference_to_remote(self, mapping: FieldMapping, home_id: Any) -> Any:
-        """A home record id as the remote id it is linked to, through its proxy if it names one."""
-        if is_blank(home_id):
-            return None
-        target = (mapping.transform or {})["entity"]
-        contract = self.engine.contract.entity(target)
-        record = await self.store.record(str(home_id))
-        if record is None:
-            raise RecordError(f"{mapping.home} refers to {home_id}, which is not a home {target}")
-        if contract.proxy_field and not is_blank(record.fields.get(contract.proxy_field)):
-            proxy = await self.store.record(str(record.fields[contract.proxy_field]))
-            record = proxy or record
-        link = (await self.store.links_by_home(self.connection, target, [record.id])).get(record.id)
-        if link is None:
-            raise RecordError(f"{target} {record.name!r} is not linked to {self.engine.contract.system} yet")
-        return link.remote_id
-
-    async def _reference_to_home(self, mapping: FieldMapping, remote_id: Any) -> Any:
-        if is_blank(remote_id):
-            return None
-        target = (mapping.transform or {})["entity"]
-        link = (await self.store.links_by_remote(self.connection, target, [str(remote_id)])).get(str(remote_id))
-        return link.home_id if link else None
 
     # --- applying ----------------------------------------------------------------------------------------------
 

@@ -231,7 +231,14 @@ def test_transactions_name_their_customer_or_vendor_by_its_quickbooks_id():
     vendor = quickbooks.entity("bill").field("vendor")
     assert (customer.remote, customer.transform) == ("CustomerRef.value", {"type": "reference", "entity": "customer"})
     assert (vendor.remote, vendor.transform) == ("VendorRef.value", {"type": "reference", "entity": "vendor"})
-    assert quickbooks.entity("invoice").field("lines").transform == {"type": "plugin", "name": "qbo_lines"}
+
+
+@pytest.mark.parametrize("entity", TRANSACTIONS)
+def test_transaction_lines_name_home_items_which_the_engine_sends_as_their_quickbooks_items(entity: str):
+    lines = load("quickbooks").entity(entity).field("lines")
+    name = "qbo_bill_lines" if entity == "bill" else "qbo_lines"
+    assert lines.transform == {"type": "plugin", "name": name, "references": {"item": "item"}}
+    assert lines.references == {"item": "item"}
 
 
 def test_quickbooks_never_deletes_list_records_but_a_deleted_transaction_is_delinked():
@@ -378,12 +385,18 @@ def _unknown_transform(data: dict[str, Any]) -> None:
     data["entities"]["account"]["fields"][0]["transform"]["name"] = "karbon_adress"
 
 
+def _unknown_referenced_entity(data: dict[str, Any]) -> None:
+    data["entities"]["account"]["fields"][0]["transform"]["references"] = {"country": "country"}
+
+
 MUTATIONS = [
     (_unknown_key, "/entities/account", "'colour' was unexpected"),
     (_bad_rule, "/entities/account/fields/1/later_sync/to_home", "'sometimes' is not one of"),
     (_clash, "/entities/account/fields/2/later_sync", "can both write in one sync"),
     (_link_key_without_key, "/entities/contact/match/0", "declares no link_key"),
     (_unknown_transform, "/entities/account/fields/0/transform/name", "no plugin registers a transform named"),
+    (_unknown_referenced_entity, "/entities/account/fields/0/transform/references/country",
+     "no entity type 'country' in this contract; a reference names one of: account, contact"),
 ]
 
 

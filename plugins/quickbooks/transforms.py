@@ -1,10 +1,15 @@
 """Transaction lines: the hub's plain line dicts turned into QuickBooks ``Line`` objects and back.
 
 A home invoice line (``qbo_lines``) is ``{"description", "amount", "quantity", "unit_price", "item"}``, where
-``item`` is the QuickBooks Item Id and every key but ``amount`` may be left out (an amount missing next to a
-quantity and a unit price is worked out). A home bill line (``qbo_bill_lines``) names either an ``item`` (with
-``quantity`` and ``unit_price``) or an ``account`` (a QuickBooks Account Id). Lines QuickBooks adds itself
-(subtotals, discounts, groups) are not home lines and are left out on the way in.
+every key but ``amount`` may be left out (an amount missing next to a quantity and a unit price is worked out).
+A home bill line (``qbo_bill_lines``) names either an ``item`` (with ``quantity`` and ``unit_price``) or an
+``account`` (a QuickBooks Account Id). Lines QuickBooks adds itself (subtotals, discounts, groups) are not home
+lines and are left out on the way in.
+
+At home a line's ``item`` is a home item. The contract declares it (``"references": {"item": "item"}``), so the
+engine hands these transforms lines whose ``item`` is already the QuickBooks Item Id it is linked to (the
+proxy's, for an item behind one), and turns the Item Ids they give back into home items: here ``item`` is
+always a QuickBooks Item Id.
 """
 
 from __future__ import annotations
