@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, get_args
 
@@ -50,9 +50,10 @@ class FieldMapping:
         """The rules for the first sync of a link or a later one."""
         return self.first_sync if phase == "first" else self.later_sync
 
-    @property
+    @cached_property
     def references(self) -> dict[str, str]:
-        """For a plugin transform over lines: the key in each line that names a home record, and its entity type."""
+        """For a plugin transform over lines: the key in each line that names a home record, and its entity type
+        (worked out once: every pulled record asks, for every field)."""
         return dict((self.transform or {}).get("references") or {})
 
 
