@@ -232,6 +232,7 @@ class EntitySync:
         in_review = {home_id for row in await self.store.unlinked_remote(self.connection, self.entity,
                                                                          review_only=True)
                      for home_id in row["candidates"]}
+        batch: list[HomeRecord] = []
         for record in records:
             if record.id in self.handled:
                 continue
@@ -242,10 +243,17 @@ class EntitySync:
                     self.run.add(Item(self.entity, "skipped", f"not sent: {reason}", record.id, None, record.name))
                 continue
             try:
-                await self._create_remote(record, queued=False)
+                linked = await self._link_same_name(record)
             except RecordError as exc:
-                await self._commit_item(Item(self.entity, "failed", f"not created in {self.engine.contract.system}: "
-                                             f"{exc}", record.id, None, record.name, error=str(exc)))
+                await self._commit_item(self._not_created(record, exc))
+                continue
+            if linked is None:
+                batch.append(record)
+            if len(batch) >= self.system.create_batch_size:
+                await self._create_new(batch, queued=False)
+                batch = []
+        if batch:
+            await self._create_new(batch, queued=False)
 
     async def _first_sync_started(self) -> str:
         """When this connection's first sync began (this run's start, if it is the first)."""
@@ -577,46 +585,86 @@ class EntitySync:
 
     async def _create_remote(self, record: HomeRecord, *, queued: bool) -> Item:
         """Create a home-only record remotely, unless an unlinked remote record has its exact name: then link."""
+        linked = await self._link_same_name(record)
+        if linked is not None:
+            return linked
+        (item,) = await self._create_new([record], queued=queued)
+        return item
+
+    async def _link_same_name(self, record: HomeRecord) -> Item | None:
+        """Link a home-only record to the one unlinked remote record with its exact name, if the contract matches by
+        name and there is one (several: skipped, for a person); None when there is none."""
         by_name = any(rule["type"] == "exact_name" for rule in self.contract.match) and name_key(record.name)
         same_name = await self.store.unlinked_remote(self.connection, self.entity, named=record.name) if by_name else []
+        if not same_name:
+            return None
         if len(same_name) > 1:
             item = Item(self.entity, "skipped", f"{len(same_name)} remote records are named {record.name!r}: "
                         "link one by hand", record.id, None, record.name)
             await self._commit_item(item)
             return item
-        if same_name:
-            row = same_name[0]
-            remote = RemoteRecord(row["remote_id"], row["data"], parse_iso(row["remote_modified"]),
-                                  get_path(row["data"], self.contract.remote_version or "") or None
-                                  if self.contract.remote_version else None)
-            values = await self._remote_values(remote, record)
-            link = self._new_link(record, remote, "matched")
-            decisions = self._merge(record, values, self._remote_changed(remote, None, values), "first", remote)
-            plan = self._plan_from(decisions, record, link, remote, values, "first", new_link=True)
-            plan.item.reason = f"linked: exact name {record.name!r}; " + plan.item.reason
-            plan.item.action = "updated" if plan.item.action == "unchanged" else plan.item.action
-            await self._send(plan)
-            await self._apply([plan], next_token=None, checkpoint=False)
-            return plan.item
-        values = await self._create_values(record)
+        row = same_name[0]
+        remote = RemoteRecord(row["remote_id"], row["data"], parse_iso(row["remote_modified"]),
+                              get_path(row["data"], self.contract.remote_version or "") or None
+                              if self.contract.remote_version else None)
+        values = await self._remote_values(remote, record)
+        link = self._new_link(record, remote, "matched")
+        decisions = self._merge(record, values, self._remote_changed(remote, None, values), "first", remote)
+        plan = self._plan_from(decisions, record, link, remote, values, "first", new_link=True)
+        plan.item.reason = f"linked: exact name {record.name!r}; " + plan.item.reason
+        plan.item.action = "updated" if plan.item.action == "unchanged" else plan.item.action
+        await self._send(plan)
+        await self._apply([plan], next_token=None, checkpoint=False)
+        return plan.item
+
+    async def _create_new(self, records: list[HomeRecord], *, queued: bool) -> list[Item]:
+        """Create records remotely in one call of the plugin's ``create_many`` (a batch where the system has one),
+        then link each, or report it failed with the reason the system gave for it; one item per record."""
         system = self.engine.contract.system
         how = "queued local record" if queued else "no link and no remote record with its name"
-        item = Item(self.entity, "created", f"created in {system}: {how}", record.id, None, record.name,
-                    changes=creation_changes(values, "to_remote"))
-        if self.run.dry_run:
-            self.run.add(item)
-            return item
-        created = await self._call_remote(self.system.create(self.entity, values))
-        item.remote_id = created.id
-        link = self._new_link(record, created, "created")
-        plan = Plan(item, home=record, link=link, remote=created, values=await self._remote_values(created, record),
-                     new_link=True)
+        plans: list[Plan] = []
+        wanted: list[tuple[Plan, dict[str, Any]]] = []
+        for record in records:
+            try:
+                values = await self._create_values(record)
+            except RecordError as exc:
+                plans.append(Plan(self._not_created(record, exc)))
+                continue
+            item = Item(self.entity, "created", f"created in {system}: {how}", record.id, None, record.name,
+                        changes=creation_changes(values, "to_remote"))
+            plans.append(Plan(item, home=record))
+            wanted.append((plans[-1], values))
+        if wanted and not self.run.dry_run:
+            try:
+                answers = await self._call_remote(self.system.create_many(self.entity, [v for _plan, v in wanted]))
+                if len(answers) != len(wanted):
+                    raise RecordError(f"{self.engine.contract.plugin} answered {len(answers)} results for "
+                                      f"{len(wanted)} records to create")
+            except RecordError as exc:  # the whole call failed: each record in it did
+                answers = [exc] * len(wanted)
+            for (plan, values), created in zip(wanted, answers, strict=True):
+                await self._created(plan, values, created)
+        await self._apply(plans, next_token=None, checkpoint=False)
+        return [plan.item for plan in plans]
+
+    async def _created(self, plan: Plan, values: dict[str, Any], created: RemoteRecord | RecordError) -> None:
+        """Fill a creation's plan with the record the system made (linked), or mark it failed with its reason."""
+        record = plan.home
+        assert record is not None
+        if isinstance(created, RecordError):
+            plan.item, plan.home = self._not_created(record, created), None
+            return
+        plan.item.remote_id = created.id
+        plan.remote, plan.link, plan.new_link = created, self._new_link(record, created, "created"), True
+        plan.values = await self._remote_values(created, record)
         if self.contract.link_key_home and not record.fields.get(self.contract.link_key_home):
             key = values.get(self.contract.link_key_remote or "")
             if key:
                 plan.home_changes[self.contract.link_key_home] = key
-        await self._apply([plan], next_token=None, checkpoint=False)
-        return item
+
+    def _not_created(self, record: HomeRecord, error: RecordError) -> Item:
+        return Item(self.entity, "failed", f"not created in {self.engine.contract.system}: {error}", record.id, None,
+                    record.name, error=str(error))
 
     async def _create_values(self, record: HomeRecord) -> dict[str, Any]:
         """Every mapped field a new remote record gets (all of them, even in a selective run), by remote path."""

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from hub.config import Connection
-from hub.errors import MalformedPayload
+from hub.errors import MalformedPayload, RecordError
 from hub.oauth import TokenStore
 from hub.store import now_utc
 from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
@@ -38,6 +38,8 @@ class System:
     """True while a plugin ships its contract ahead of its client: listed, but no connection can use it."""
     absent_means_blank: ClassVar[bool] = False
     """True when the system leaves blank fields out of its records (QuickBooks), so absent reads as blank."""
+    create_batch_size: ClassVar[int] = 1
+    """How many new records ``create_many`` is given at a time: the size of the system's batch, 1 without one."""
 
     def __init__(self, connection: Connection, http: httpx.AsyncClient) -> None:
         self.connection = connection
@@ -63,6 +65,17 @@ class System:
     async def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
         """Create a remote record from ``{remote path: value}`` and return it as stored."""
         raise NotImplementedError(f"{self.name} cannot create {entity} records")
+
+    async def create_many(self, entity: str, values: list[dict[str, Any]]) -> list[RemoteRecord | RecordError]:
+        """Create several remote records; for each, in order, the record as stored or the RecordError that refused
+        it. By default one ``create`` after another; a system with a batch endpoint sends them together."""
+        results: list[RemoteRecord | RecordError] = []
+        for one in values:
+            try:
+                results.append(await self.create(entity, one))
+            except RecordError as exc:
+                results.append(exc)
+        return results
 
     async def update(self, entity: str, record: RemoteRecord, changes: dict[str, Any]) -> RemoteRecord:
         """Change some fields (``{remote path: value}``) of a remote record, leaving the rest as they are."""

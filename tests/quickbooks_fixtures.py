@@ -168,8 +168,8 @@ class QboRig:
         return [c for c in self.transport.calls if resource in (None, c.resource) and method in (None, c.method)]
 
     def writes(self) -> list[Call]:
-        """The writes QuickBooks got (creates and updates)."""
-        return [c for c in self.transport.calls if c.method == "POST" and c.resource not in ("query", "batch")]
+        """The writes QuickBooks got (creates and updates, and the batches the hub sends creates in)."""
+        return [c for c in self.transport.calls if c.method == "POST" and c.resource != "query"]
 
     # --- the hub side -------------------------------------------------------------------------------------
 

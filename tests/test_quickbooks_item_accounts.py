@@ -96,3 +96,19 @@ async def test_an_account_option_that_names_nothing_is_a_configuration_error(val
     async with httpx.AsyncClient() as http:
         with pytest.raises(ConfigError, match=r"options\.income_account: give a QuickBooks Account Id or name"):
             QuickBooks(connection, http)
+
+
+async def test_items_exported_together_go_in_one_batch_and_one_refused_before_sending_fails_alone():
+    async with qbo_rig(options={"income_account": "Sales"}) as rig:
+        accounts(rig, "Sales")
+        bolt = await rig.load("item", "Bolt", hidden=False, item_type="Service")
+        crate = await rig.load("item", "Crate", hidden=False, item_type="Inventory")  # no asset account named
+        nut = await rig.load("item", "Nut", hidden=False, item_type="Service")
+        result = await rig.sync(Scope(entities=("item",), create_remote=True, record_ids=(bolt.id, crate.id, nut.id)))
+        items = await rig.items(result, "item")
+
+    assert {item["name"]: item["action"] for item in items} == {"Bolt": "created", "Crate": "failed", "Nut": "created"}
+    assert [call.resource for call in rig.writes()] == ["batch"]
+    (batch,) = rig.writes()
+    assert [sorted(request) for request in batch.json()["BatchItemRequest"]] == [["Item", "bId", "operation"]] * 2
+    assert sorted(row["Name"] for row in rig.sim.records("Item")) == ["Bolt", "Nut"]

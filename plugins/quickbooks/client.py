@@ -119,6 +119,29 @@ def entity_of(answer: dict[str, Any], remote_type: str) -> dict[str, Any]:
     return data
 
 
+def batch_entities(answer: dict[str, Any], remote_type: str, count: int) -> list[dict[str, Any] | RecordError]:
+    """The entities of a ``/batch`` answer to ``count`` items with ``bId`` 0, 1, ..., in that order: each the
+    entity QuickBooks stored, or the error its own Fault (or a missing or garbled item) is."""
+    items = answer.get("BatchItemResponse")
+    if not isinstance(items, list):
+        raise RecordError(f"QuickBooks Online answered a batch without a BatchItemResponse: {_keys(answer)}")
+    by_id = {str(item.get("bId")): item for item in items if isinstance(item, dict)}
+    results: list[dict[str, Any] | RecordError] = []
+    for number in range(count):
+        item = by_id.get(str(number))
+        if item is None:
+            results.append(RecordError(f"QuickBooks Online's batch answer has no item {number}"))
+        elif "Fault" in item:
+            code, text = _describe_fault(item["Fault"], 400)
+            results.append(Fault(f"QuickBooks Online refused the request: {text}", code))
+        else:
+            try:
+                results.append(entity_of(item, remote_type))
+            except RecordError as exc:
+                results.append(exc)
+    return results
+
+
 def _keys(answer: dict[str, Any]) -> str:
     return "found " + (", ".join(sorted(answer)) or "an empty object")
 
