@@ -41,10 +41,10 @@ class SpecViolation(AssertionError):
 
 
 def spec_path() -> Path:
-    """Where KarbonAPI.json is: `$KARBON_OPENAPI_SPEC`, else `shared/specs/karbon/` beside the project."""
+    """Where KarbonAPI.json is: `$KARBON_OPENAPI_SPEC`, else the copy in `tests/specs/karbon/`."""
     if override := os.environ.get(SPEC_ENV):
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "specs" / "karbon" / "KarbonAPI.json"
+    return Path(__file__).resolve().parent / "specs" / "karbon" / "KarbonAPI.json"
 
 
 @functools.cache
