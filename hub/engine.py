@@ -120,12 +120,15 @@ class Engine:
         try:
             await self._refuse_unsafe_first_sync(scope, entities)
             await self._refuse_while_paused()
+            # Seed 004's order: the sync queue is flushed, the system's changes come in, then transactions are
+            # recorded. A pull (the system's values overwrite the hub's) leaves the queue as it is.
             parts = [EntitySync(self, self.contract.entity(entity), run, scope) for entity in entities]
-            if not dry_run:
-                for part in parts:  # seed 004: the sync queue is flushed first, then the system's changes come in
+            if not dry_run and scope.mode != "pull":
+                for part in parts:
                     await part.flush_queue()
-            for part in parts:
-                await part.exchange()
+            complete = [await part.pull() for part in parts]
+            for part, listed_all in zip(parts, complete, strict=True):
+                await part.send(listed_all)
             status = run.status()
             summary = summary_of(run)
             if not dry_run and (await self.store.connection_state(self.name))["reauth_required"]:

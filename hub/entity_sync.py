@@ -61,6 +61,10 @@ class EntitySync:
         self.seen_remote: set[str] = set()
         self.contested: set[str] = set()
         self.absent_is_blank = engine.system.absent_means_blank
+        self.listed = False
+        """Whether this run's pull listed the type's records (all, or all changed since the watermark)."""
+        self.flushed: set[str] = set()
+        """The records whose queued changes the first pass took (before the pull)."""
         self.references = References(self.store, self.connection, engine.contract)
         synced = [m.home for m in contract.synced_fields]
         self.left_out = frozenset(f for f in synced if f not in scope.fields) if scope.fields else frozenset()
@@ -72,40 +76,44 @@ class EntitySync:
 
     # --- the three steps ---------------------------------------------------------------------------------------
 
-    async def exchange(self) -> None:
-        """Pull, record the queued transactions Send All sends, push, create; then apply the deletes a complete
-        listing proved. Runs after every type's queue was flushed (seed 004's order)."""
-        complete = await self.pull()
-        if not self.run.dry_run and self.sends_after_pull:
-            await self.flush_queue(sends=True)
+    async def send(self, complete: bool) -> None:
+        """After every type's pull: create the queued new records, push, create the rest the contract sends (Send
+        All's transactions); then apply the deletes a complete listing proved."""
+        if not self.run.dry_run and self.scope.mode != "pull":
+            await self.flush_queue(creates=True)
         await self.push_home_changes()
         await self.create_remote_records()
         if complete:
             await self.apply_enumerated_deletes()
 
-    @property
-    def sends_after_pull(self) -> bool:
-        """Whether a queued new record of this type is a transaction an option sends (Send All): seed 004 records
-        those after the system's changes came in, where the rest of the queue is flushed before."""
-        return self.contract.create_option is not None
-
-    async def flush_queue(self, *, sends: bool = False) -> None:
-        """Push queued local changes in order (only the queued new records an option sends, with ``sends``; all but
-        those, without); stop, keeping the rest, if the system is unreachable."""
+    async def flush_queue(self, *, creates: bool = False) -> None:
+        """Push queued local changes in order: those of linked records, or (``creates``, after the pull) the queued
+        new records, matched by name to what the pull listed or created; stop, keeping the rest, if the system is
+        unreachable. A new record waits while the connection has never listed its type (it could duplicate one)."""
         for entry in await outbox.entries(self.store, self.connection, self.entity):
             record = await self.store.record(entry.home_id)
-            if record is None or record.deleted_at:
+            link = None if record is None else (
+                await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
+            if record is None or record.deleted_at or (link is None and entry.op != "create"):
+                # Gone; or an edit of a record not on this connection, whose create rules decide if it ever is.
                 async with self.store.transaction() as tx:
                     await outbox.done(tx, [entry.id])
                 continue
-            link = (await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
-            if sends != (link is None and self.sends_after_pull):
-                continue
+            if record.id in self.flushed if creates else link is None:
+                continue  # the other pass's: a new record (or one the pull just linked) goes after the pull
+            if not creates:
+                self.flushed.add(record.id)
             if link is None and not self._creates_from_queue(record):
                 # Not this connection's to create now (on request only, NC Only, not yet available, proxied):
                 # the record waits for a request or for the sync that finds it available.
                 async with self.store.transaction() as tx:
                     await outbox.done(tx, [entry.id])
+                continue
+            if link is None and not await self._listed():
+                self.handled.add(record.id)
+                self.run.add(Item(self.entity, "skipped", f"waits in the queue: {self.engine.contract.system}'s "
+                                  f"{self.entity} records were never listed, so it could duplicate one",
+                                  record.id, None, record.name))
                 continue
             if link is not None and entry.fields and self.left_unsent.issuperset(entry.fields):
                 continue  # a run over other fields: the change waits, queued, for a run that covers it
@@ -132,6 +140,14 @@ class EntitySync:
         if created and self.contract.create_with_all_fields:
             return []
         return sorted(self.left_unsent.intersection(fields))
+
+    async def _listed(self) -> bool:
+        """Whether this run or an earlier one listed this type's remote records on the connection."""
+        if self.listed:
+            return True
+        row = await self.store.fetchone("SELECT listed_at FROM cursors WHERE connection = ? AND entity = ?",
+                                        (self.connection, self.entity))
+        return bool(row and row[0])
 
     def _creates_from_queue(self, record: HomeRecord) -> bool:
         """Whether a queued local record is created remotely when the queue is flushed."""
@@ -174,6 +190,7 @@ class EntitySync:
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await ahead
+        self.listed = not self.scope.remote_ids
         if not self.run.dry_run:
             await self._save_cursor(watermark=self._next_watermark(cursor["watermark"], newest), token=None)
         return complete and self.run.counts["failed"] == 0
@@ -932,4 +949,7 @@ class EntitySync:
     async def _save_cursor(self, *, watermark: str | None, token: str | None) -> None:
         async with self.store.transaction() as tx:
             await self._write_cursor(tx, token=token, watermark=watermark, keep_watermark=False)
+            if self.listed:
+                await tx.execute("UPDATE cursors SET listed_at = ? WHERE connection = ? AND entity = ?",
+                                 (iso(self.engine.clock()), self.connection, self.entity))
 

@@ -156,4 +156,9 @@ MIGRATIONS: tuple[str, ...] = (
         tokens TEXT
     );
     """,
+    # 2. When each connection last listed each entity type: a queued new record is not created before its type
+    # was listed once, or it could duplicate a remote record the hub has not seen.
+    """
+    ALTER TABLE cursors ADD COLUMN listed_at TEXT;
+    """,
 )

@@ -433,6 +433,68 @@ async def test_every_types_queue_is_flushed_before_the_systems_changes_come_in(r
     assert rig.remote.get("supplier", acme)["Email"] == "orders@acme.example"
 
 
+async def test_records_are_created_remotely_only_after_every_types_changes_came_in(rig: Rig):
+    """Seed 004: the queue is flushed, QuickBooks' changes come in, then transactions are recorded."""
+    entities = {"contact": contact_entity(KARBON_LIKE), "supplier": contact_entity(KARBON_LIKE)}
+    rig.contract = load(contract_file(rig.tmp_path, entities))
+    rig.remote.add("supplier", {"Name": "Acme"})
+    await rig.sync(Scope(allow_empty_home=True))
+    rig.clock.tick()
+    await create_record(rig.store, "contact", {"name": "New Here"}, actor="amy", at=rig.clock(), connections=["mem"])
+    async with rig.store.transaction() as tx:
+        await rig.store.insert_record(tx, "contact", {"name": "Also New"}, at=rig.clock())
+    rig.remote.calls.clear()
+
+    await rig.sync()
+
+    kinds = [kind for kind, _key in rig.remote.calls]
+    assert kinds == ["list", "list", "create", "create"], rig.remote.calls  # contacts, suppliers, then creates
+    assert {row["Name"] for row in rig.remote.records["contact"].values()} == {"New Here", "Also New"}
+
+
+async def test_a_pull_leaves_queued_local_edits_queued_for_the_next_sync(rig: Rig):
+    rig.use()
+    await rig.home("Ada")
+    remote_id = rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync()
+    await rig.edit_home("Ada", title="Dr")
+    rig.remote.edit("contact", remote_id, {"Email": "ada@remote.example"})
+
+    pulled = await rig.sync(Scope(mode="pull"))
+
+    ada = await rig.home_named("Ada")
+    assert (ada.fields["title"], ada.pending) == ("Dr", True)  # not pushed, not dropped, not overwritten
+    queued = [tuple(row) for row in await rig.store.fetchall("SELECT op, fields FROM outbox")]
+    assert queued == [("update", '["title"]')]
+    assert pulled.status == "completed with 1 skipped"
+    await rig.sync()
+    assert rig.remote.get("contact", remote_id)["Title"] == "Dr"
+    assert not (await rig.home_named("Ada")).pending
+
+
+async def test_a_record_created_at_home_waits_until_the_systems_records_were_listed_then_links_by_name(rig: Rig):
+    """Karbon already has "ACME PTY": "Acme Pty" added in the hub before any sync must link to it, not copy it."""
+    rig.use()
+    acme = rig.remote.add("contact", {"Name": "ACME PTY"})
+    rig.clock.tick()
+    record = await create_record(rig.store, "contact", {"name": "Acme Pty"}, actor="amy", at=rig.clock(),
+                                 connections=["mem"])
+
+    pushed_at_once = await rig.sync(Scope(record_ids=(record.id,)), trigger="queue")
+
+    (waiting,) = await rig.store.run_items(pushed_at_once.run_id)
+    assert waiting["action"] == "skipped" and "were never listed, so it could duplicate one" in waiting["reason"]
+    assert list(rig.remote.records["contact"]) == [acme]
+
+    first = await rig.sync(Scope(allow_empty_home=True))
+
+    assert first.status == "success", first
+    assert list(rig.remote.records["contact"]) == [acme]
+    (link,) = await rig.store.list_links("mem")
+    assert (link.home_id, link.remote_id) == (record.id, acme)
+    assert not (await rig.home_named("Acme Pty")).pending
+
+
 async def test_first_sync_into_an_empty_home_is_refused_when_the_contract_asks(rig: Rig):
     rig.use(options={"refuse_first_sync_into_empty_home": {"default": True, "description": "caution"}})
     rig.remote.add("contact", {"Name": "Ada"})
