@@ -10,6 +10,9 @@ from hub.contracts import EntityContract
 from hub.errors import HubError
 from hub.store import Link, Store, iso
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection")."""
+
 
 class LinkRefused(HubError):
     """A manual link or delink that cannot be made, with the reason."""
@@ -86,9 +89,15 @@ async def report_csv(store: Store, connection: str, contract: EntityContract, sy
         if home is None:
             continue
         remote_name = link.remote_snapshot.get("name", "")
-        writer.writerow([home.name, *(_text(home.fields.get(f)) for f in fields), remote_name,
-                         *(_text(link.remote_snapshot.get(f)) for f in fields)])
+        writer.writerow([_cell(home.name), *(_cell(_text(home.fields.get(f))) for f in fields), _cell(remote_name),
+                         *(_cell(_text(link.remote_snapshot.get(f))) for f in fields)])
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting with = + - @ (or tab, CR) gets a leading single quote."""
+    # OWASP's advice on CSV injection: a spreadsheet would otherwise run such a cell as a formula.
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def _text(value: object) -> str:
