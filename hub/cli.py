@@ -19,12 +19,16 @@ from hub.contracts import CONTRACTS_DIR, check_files
 from hub.engine import Scope
 from hub.errors import ContractError, HubError
 from hub.plugins import call_each
-from hub.registry import build_registry
+from hub.registry import build_registry, check_options
 from hub.runs import AlreadyRunning
 from hub.runtime import Hub, describe_plugins
 from hub.tables import render
 
 DEFAULT_CONFIG = "config/hub.toml"
+SKIPPED_SHOWN = 50
+"""How many skipped records ``hub sync`` lists after its summary; ``hub runs show`` lists them all."""
+STDOUT_CLOSED = 141
+"""The exit status when the reader of our output closes it early: 128 + SIGPIPE, as shells report for ``yes``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # here, so a reader that went away is noticed below and not at exit
+        return status
+    except BrokenPipeError:
+        return _stdout_closed()
     except ContractError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
@@ -44,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_closed() -> int:
+    """The reader of our output went away (``hub runs --json | head -1``): stop quietly, as ``yes | head`` does."""
+    # Python flushes stdout again on exit; pointing it at /dev/null keeps that from printing a second error.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return STDOUT_CLOSED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +155,7 @@ def with_hub(args: argparse.Namespace, work: Callable[[Hub], Awaitable[int]]) ->
     async def run() -> int:
         hub = await Hub.open(config)
         try:
+            check_options(hub.registry, config)
             return await work(hub)
         finally:
             await hub.close()
@@ -173,11 +191,30 @@ def _sync(args: argparse.Namespace) -> int:
             print(result.summary)
             if args.dry_run:
                 print(render(result.plan, ["entity", "action", "name", "reason"], empty="nothing to do"))
+            elif result.run_id:
+                for line in _problem_lines(result.run_id, await hub.store.run_items(result.run_id)):
+                    print(line)
         ended = result.status == "success" or result.status.startswith("completed")
         # Skipped records are a person's to look at; failed ones are errors a script must notice.
         return 0 if ended and not result.counts.get("failed") else 1
 
     return with_hub(args, work)
+
+
+def _problem_lines(run_id: int, items: list[dict[str, Any]]) -> list[str]:
+    """One line per failed record, then per skipped one (at most SKIPPED_SHOWN): what, which, and why."""
+    failed = [_problem_line(item) for item in items if item["action"] == "failed"]
+    skipped = [_problem_line(item) for item in items if item["action"] == "skipped"]
+    # A first sync may skip thousands of unmatched records: show the first few and say where the rest are.
+    more = len(skipped) - SKIPPED_SHOWN
+    tail = [f"... and {more} more skipped: hub runs show {run_id}"] if more > 0 else []
+    return failed + skipped[:SKIPPED_SHOWN] + tail
+
+
+def _problem_line(item: dict[str, Any]) -> str:
+    remote = f" (remote id {item['remote_id']})" if item["remote_id"] else ""
+    which = item["name"] or item["home_id"] or ""
+    return f"{item['action']}: {item['entity']} {which}{remote}: {item['error'] or item['reason']}"
 
 
 async def _checked_scope(hub: Hub, connection: str, scope: Scope) -> Scope:
@@ -239,7 +276,8 @@ def _runs(args: argparse.Namespace) -> int:
                 print(f"run {run['id']} of {run['connection']} ({', '.join(run['entities'])}): {run['status']}")
                 print(f"asked by {run['actor']} ({run['trigger']}), {run['started_at']} to {run['ended_at']}")
                 print(run["summary"])
-                print(render(items, ["action", "entity", "name", "reason", "error"], empty="no items"))
+                print(render(items, ["action", "entity", "name", "remote_id", "error", "reason"], empty="no items",
+                             details=_change_lines))
             return 0
         runs = await hub.store.runs(connection=args.connection)
         if args.json:
@@ -255,6 +293,21 @@ def _runs(args: argparse.Namespace) -> int:
         return 0
 
     return with_hub(args, work)
+
+
+def _change_lines(item: dict[str, Any]) -> list[str]:
+    """A run item's field changes, one ``field: before -> after`` line each, indented under its row."""
+    return [
+        f"    {change['field']}: {_value(change.get('before'))} -> {_value(change.get('after'))}"
+        + (f" ({change['direction'].replace('_', ' ')})" if change.get("direction") else "")
+        for change in item.get("changes") or []
+    ]
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "":
+        return "(blank)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -285,6 +338,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.app import serve
 
     config: Config = load_config(args.config, os.environ)
+    check_options(build_registry(os.environ), config)
     return serve(config, host=args.host, port=args.port)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigError
+from hub.schedule import parse_schedule
 
 ROLES = ("admin", "standard")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+"""What an environment variable's name looks like by convention; an unset name unlike it may be a pasted secret."""
 
 
 @dataclass(frozen=True)
@@ -125,28 +129,53 @@ def _connection(name: str, spec: Any, env: Mapping[str, str], where: str) -> Con
     sync_on_start = spec.get("sync_on_start", False)
     if not isinstance(sync_on_start, bool):
         raise ConfigError(f"{where}{key}sync_on_start: must be true or false, got {sync_on_start!r}")
-    schedule = spec.get("schedule")
-    if schedule is not None and not isinstance(schedule, str):
-        raise ConfigError(f"{where}{key}schedule: must be text like \"15m\" or \"0 2 * * *\", got {schedule!r}")
     return Connection(
         name=name,
         plugin=_str(spec, "plugin", key, where),
-        base_url=spec.get("base_url"),
+        base_url=_base_url(spec.get("base_url"), key, where),
         options=dict(_table(spec, "options", where, prefix=key)),
         secrets=secrets,
-        schedule=schedule,
+        schedule=_schedule(spec.get("schedule"), key, where),
         sync_on_start=sync_on_start,
         entities=tuple(entities),
     )
+
+
+def _schedule(schedule: Any, key: str, where: str) -> str | None:
+    """The schedule as written, once the timer's own parser has read it (so ``hub serve`` cannot trip on it)."""
+    if schedule is None:
+        return None
+    if not isinstance(schedule, str):
+        raise ConfigError(f"{where}{key}schedule: must be text like \"15m\" or \"0 2 * * *\", got {schedule!r}")
+    try:
+        parse_schedule(schedule)
+    except ValueError as exc:
+        raise ConfigError(f"{where}{key}schedule: {exc}") from None
+    return schedule
+
+
+def _base_url(url: Any, key: str, where: str) -> str | None:
+    """The vendor URL to call instead of the plugin's default: an http or https URL with a host."""
+    if url is None:
+        return None
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", url):
+        raise ConfigError(f"{where}{key}base_url: must be an http:// or https:// URL such as "
+                          f"\"https://api.example.com\", got {url!r}")
+    return url
 
 
 def _env(env: Mapping[str, str], variable: Any, key: str, where: str) -> str:
     if not isinstance(variable, str) or not variable:
         raise ConfigError(f"{where}{key}: must name an environment variable, got {variable!r}")
     value = env.get(variable)
-    if not value:
-        raise ConfigError(f"{where}{key}: environment variable {variable} is not set")
-    return value
+    if value:
+        return value
+    if not ENV_NAME.fullmatch(variable):
+        # Most likely the secret itself pasted in: never echo it into a terminal or a log.
+        raise ConfigError(f"{where}{key}: no environment variable by this name is set, and it does not look like "
+                          "one (capitals, digits and _, such as QBO_CLIENT_SECRET); the configuration names the "
+                          "environment variable that holds a secret, never the secret itself")
+    raise ConfigError(f"{where}{key}: environment variable {variable} is not set")
 
 
 def _table(data: Mapping[str, Any], name: str, where: str, prefix: str = "") -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+from hub.config import Config, Connection
 from hub.contracts import Contract, load_contract
-from hub.errors import ContractError, PluginError
+from hub.errors import ConfigError, ContractError, PluginError
 from hub.plugins import LoadedPlugins, PluginFailure, call_each, make_plugin_manager
 from hub.system import System
 from hub.transforms import Transform
@@ -89,3 +92,57 @@ def _collect(registry: Registry) -> None:
             pass
     if clashes:
         raise PluginError("; ".join(clashes))
+
+
+def check_options(registry: Registry, config: Config) -> None:
+    """Refuse a connection option its plugin does not know, or one of another type than the option's default."""
+    where = f"{config.path}: " if config.path else ""
+    for connection in config.connections.values():
+        if connection.plugin in registry.systems:  # an unknown or broken plugin is reported when the hub opens
+            for problem in _option_problems(registry, connection):
+                raise ConfigError(f"{where}connections.{connection.name}.options.{problem}")
+
+
+def declared_options(registry: Registry, plugin: str) -> dict[str, dict[str, Any]]:
+    """The options a plugin understands: its contract's, and those its System class reads itself."""
+    own = getattr(registry.systems[plugin], "plugin_options", None) or {}
+    return {**registry.contracts[plugin].options, **own}
+
+
+def _option_problems(registry: Registry, connection: Connection) -> Iterator[str]:
+    declared = declared_options(registry, connection.plugin)
+    # A System that does not declare the options it reads may read any: only a near miss of a known one is refused.
+    strict = hasattr(registry.systems[connection.plugin], "plugin_options")
+    for name, value in connection.options.items():
+        if name not in declared:
+            near = difflib.get_close_matches(name, declared, n=1, cutoff=0.8)
+            if strict or near:
+                known = ", ".join(sorted(declared)) or "none"
+                hint = f"; did you mean {near[0]}?" if near else ""
+                yield f"{name}: unknown option of plugin {connection.plugin!r} (known: {known}){hint}"
+            continue
+        default = declared[name].get("default")
+        if not _same_kind(value, default):
+            yield f"{name}: must be {_kind(default)}, as its default {_toml(default)} is; got {_toml(value)}"
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if default is None:  # no default to go by: the plugin checks the value itself
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def _kind(default: Any) -> str:
+    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "text", list: "a list",
+             dict: "a table"}
+    return kinds.get(type(default), type(default).__name__)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+Details = Callable[[dict[str, Any]], list[str]]
+"""The lines to print under a row (a run item's changes, say), already indented."""
 
-def render(rows: Iterable[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)") -> str:
-    """Rows as an aligned table with a header line; long cells are cut at 60 characters."""
+
+def render(rows: Iterable[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)",
+           details: Details | None = None) -> str:
+    """Rows as an aligned table with a header line, every cell in full; ``details`` adds lines under each row."""
+    rows = list(rows)
     cells = [[_cell(row.get(column)) for column in columns] for row in rows]
     if not cells:
         return empty
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.upper().ljust(width) for column, width in zip(columns, widths, strict=True))]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(line.rstrip() for line in lines)
+    lines = [_line([column.upper() for column in columns], widths)]
+    for row, line in zip(rows, cells, strict=True):
+        lines.append(_line(line, widths))
+        lines += details(row) if details else []
+    return "\n".join(lines)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
 
 
 def _cell(value: Any) -> str:
+    # Never cut: the text an operator needs most (a reason, a run's counts, a contract's path) is often the longest.
     if value is None:
         return ""
     if isinstance(value, list | tuple):
         value = ", ".join(map(str, value))
     if isinstance(value, dict):
         value = ", ".join(f"{k}={v}" for k, v in value.items() if v)
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "..."
+    return str(value).replace("\n", " ")
