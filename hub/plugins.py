@@ -17,7 +17,6 @@ from typing import Any
 import pluggy
 
 from hub import hookspecs
-from hub.errors import PluginError
 
 ENTRY_POINT_GROUP = "hub.plugins"
 
@@ -61,18 +60,27 @@ def make_plugin_manager(env: Mapping[str, str] | None = None, extra: list[object
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         pm.register(plugin, name=name)
         loaded.versions.setdefault(name, getattr(plugin, "__version__", "local"))
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        hooks = ", ".join(sorted(h for h in dir(exc.plugin) if h.startswith(("register_", "startup"))
-                                 and not hasattr(pm.hook, h)))
-        raise PluginError(f"plugin {name!r} implements hooks the hub does not define: {hooks or exc}; "
-                          "see docs/plugins.md for the hook names") from exc
+    _drop_unknown_hooks(loaded)
     if env.get("HUB_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return loaded
+
+
+def _drop_unknown_hooks(loaded: LoadedPlugins) -> None:
+    """Unregister each plugin implementing a hook the hub does not define, and record it as failed to load."""
+    pm = loaded.pm
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = plugin_name(pm, exc.plugin)
+            hooks = ", ".join(sorted(c.name for c in pm.get_hookcallers(exc.plugin) or [] if c.spec is None))
+            pm.unregister(exc.plugin)
+            loaded.versions.pop(name, None)
+            loaded.failures.append(PluginFailure(name, "load", f"implements hooks the hub does not define: "
+                                                 f"{hooks or exc}; see docs/plugins.md for the hook names"))
 
 
 def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
