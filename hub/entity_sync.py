@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub import outbox
 from hub.contracts import EntityContract, FieldMapping
-from hub.errors import RecordError, StaleWrite, SyncError
+from hub.errors import FatalSyncError, RecordError, StaleWrite, SyncError
 from hub.line_references import References
 from hub.merge import Decision, Side, decide, same
 from hub.paths import get_path
@@ -65,6 +65,8 @@ class EntitySync:
         """Whether this run's pull listed the type's records (all, or all changed since the watermark)."""
         self.flushed: set[str] = set()
         """The records whose queued changes the first pass took (before the pull)."""
+        self.queued_here: set[str] = set()
+        """Of the page's home records, those with changes still in this connection's queue (Pending Sync here)."""
         self.references = References(self.store, self.connection, engine.contract)
         synced = [m.home for m in contract.synced_fields]
         self.left_out = frozenset(f for f in synced if f not in scope.fields) if scope.fields else frozenset()
@@ -170,14 +172,14 @@ class EntitySync:
         newest: datetime | None = None
         complete = since is None and not resumed and not self.scope.remote_ids
         ids = self.scope.remote_ids
-        page = await self.system.list_page(PageRequest(self.entity, since=since, token=token, ids=ids))
+        page = await self._list_page(PageRequest(self.entity, since=since, token=token, ids=ids))
         ahead: asyncio.Task[Page] | None = None
         try:
             while True:
                 # The next page is fetched while this one is merged and written, so the vendor's time and the
                 # hub's overlap instead of adding up.
                 if page.next_token:
-                    ahead = asyncio.ensure_future(self.system.list_page(
+                    ahead = asyncio.ensure_future(self._list_page(
                         PageRequest(self.entity, since=since, token=page.next_token, ids=ids)))
                 complete = complete and page.enumerates_all
                 newest = latest(newest, *(r.modified_at for r in page.records))
@@ -194,6 +196,16 @@ class EntitySync:
         if not self.run.dry_run:
             await self._save_cursor(watermark=self._next_watermark(cursor["watermark"], newest), token=None)
         return complete and self.run.counts["failed"] == 0
+
+    async def _list_page(self, request: PageRequest) -> Page:
+        """One page from the plugin; anything it raises that is not a hub error stops the run, naming the plugin."""
+        try:
+            return await self.system.list_page(request)
+        except SyncError:
+            raise
+        except Exception as exc:
+            raise FatalSyncError(f"{self.engine.contract.plugin} raised {type(exc).__name__} listing "
+                                 f"{self.entity} records: {exc}") from exc
 
     def _next_watermark(self, current: str | None, newest: datetime | None) -> str | None:
         """Move the watermark only for a run that saw every change since it: not a webhook's targeted pull, not
@@ -301,6 +313,8 @@ class EntitySync:
         homes = await self.store.records(
             [link.home_id for link in links.values()] + [m.homes[0].id for m in matches.values() if m.homes]
         )
+        self.queued_here = await outbox.queued(self.store, self.connection,
+                                               [home.id for home in homes.values() if home.pending])
         claimed: set[str] = set()
         single = [m.homes[0].id for m in matches.values() if len(m.homes) == 1 and not m.taken]
         # A home record two remote records claim is contested for the whole run, whichever page the second is on.
@@ -398,7 +412,7 @@ class EntitySync:
         values = await self._remote_values(record, home)
         phase: Phase = "first" if link.last_synced_at is None else "later"
         echo = self._unchanged_remote(record, link, values)
-        if home.pending and not (echo and home.id in self.handled):
+        if home.id in self.queued_here and not (echo and home.id in self.handled):
             self.handled.add(home.id)  # reported once: the push step does not say it again
             return Plan(Item(self.entity, "skipped",
                               "pending local changes wait to be pushed: the pull did not overwrite them",
@@ -488,6 +502,9 @@ class EntitySync:
         if changes:
             reasons = sorted({d.reason for d in decisions if d.direction})
             item = Item(self.entity, "updated", "; ".join(reasons), home.id, record.id, home.name, changes=changes)
+        elif kept := sorted(f"{d.field}: {d.reason}" for d in decisions if d.reason.startswith("kept")):
+            # The sides differ, and the rules keep them so: a decision worth its line in the run.
+            item = Item(self.entity, "unchanged", "; ".join(kept), home.id, record.id, home.name, noted=True)
         else:
             item = Item(self.entity, "unchanged", f"{phase} sync: nothing to change", home.id, record.id, home.name)
         return Plan(item, home=home, link=link, remote=record, values=values, home_changes=home_changes,
@@ -583,7 +600,7 @@ class EntitySync:
 
     async def _push_linked(self, record: HomeRecord, link: Link, *, ignore_pending: bool = False) -> Item:
         """Merge a home record against what the hub last saw remotely and write what the rules send out."""
-        if record.pending and not ignore_pending:
+        if not ignore_pending and record.pending and await outbox.queued(self.store, self.connection, [record.id]):
             item = Item(self.entity, "skipped", "pending local changes wait in the sync queue", record.id,
                         link.remote_id, record.name)
             await self._commit_item(item)

@@ -47,6 +47,16 @@ async def entries(store: Store, connection: str, entity: str | None = None) -> l
             for r in await store.fetchall(sql + " ORDER BY id", params)]
 
 
+async def queued(store: Store, connection: str, home_ids: list[str]) -> set[str]:
+    """Which of these home records have changes waiting in this connection's queue (Pending Sync there)."""
+    if not home_ids:
+        return set()
+    marks = ",".join("?" * len(home_ids))
+    rows = await store.fetchall(f"SELECT DISTINCT home_id FROM outbox WHERE connection = ? AND home_id IN ({marks})",
+                                [connection, *home_ids])
+    return {row[0] for row in rows}
+
+
 async def done(tx: Any, entry_ids: list[int]) -> None:
     """Drop entries that were pushed, and clear Pending Sync on records with nothing left in any queue."""
     if not entry_ids:

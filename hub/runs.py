@@ -41,6 +41,8 @@ class Item:
     name: str = ""
     changes: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    noted: bool = False
+    """An unchanged record kept anyway: its sides differ where the rules write neither way (it says why)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The item as the API and CLI show it."""
@@ -75,7 +77,7 @@ class Run:
             self.on_progress(self)
         if self.dry_run:
             self.plan.append(item)
-        elif item.action != "unchanged":
+        elif item.action != "unchanged" or item.noted:
             self.unsaved.append(item)
 
     def progress(self) -> dict[str, int]:

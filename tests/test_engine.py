@@ -14,6 +14,7 @@ from hub.engine import Engine, Scope
 from hub.local import create_record, edit_record
 from hub.runs import AlreadyRunning, start_run
 from hub.store import Store
+from hub.types import Page, PageRequest
 from tests.memory_system import Clock, MemoryRemote, MemorySystem, contact_entity, contract_file, field_rule, load
 
 KARBON_LIKE = [
@@ -493,6 +494,42 @@ async def test_a_record_created_at_home_waits_until_the_systems_records_were_lis
     (link,) = await rig.store.list_links("mem")
     assert (link.home_id, link.remote_id) == (record.id, acme)
     assert not (await rig.home_named("Acme Pty")).pending
+
+
+async def test_a_plugin_that_raises_while_listing_fails_the_run_naming_itself_and_the_error(rig: Rig):
+    rig.use()
+
+    class Broken(MemorySystem):
+        async def list_page(self, request: PageRequest) -> Page:
+            raise KeyError("Id")
+
+    system = Broken(Connection("mem", "memory"), httpx.AsyncClient(), remote=rig.remote)
+    engine = Engine(rig.store, system, rig.contract, Connection("mem", "memory"), clock=rig.clock)
+
+    result = await engine.sync(Scope(allow_empty_home=True))
+
+    assert (result.status, result.summary) == ("failed", "memory raised KeyError listing contact records: 'Id'")
+    (run,) = await rig.store.fetchall("SELECT status, summary FROM runs")
+    assert tuple(run) == ("failed", "memory raised KeyError listing contact records: 'Id'")
+
+
+async def test_a_remote_change_the_rules_keep_out_is_a_run_item_that_says_why(rig: Rig):
+    """Karbon's later syncs never bring Karbon's edits in: the run says so instead of saying nothing."""
+    rig.use()
+    await rig.home("Ada")
+    remote_id = rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync()
+    rig.remote.edit("contact", remote_id, {"Title": "CFO"})
+
+    result = await rig.sync()
+
+    (item,) = await rig.store.run_items(result.run_id)
+    assert (item["action"], item["reason"]) == (
+        "unchanged", "title: kept both values: later sync, rules never remote→home and overwrite home→remote")
+    assert (await rig.home_named("Ada")).fields.get("title") is None
+    assert result.status == "success"
+    again = await rig.sync()
+    assert await rig.store.run_items(again.run_id) == []  # said once: the next run has nothing new to say
 
 
 async def test_first_sync_into_an_empty_home_is_refused_when_the_contract_asks(rig: Rig):

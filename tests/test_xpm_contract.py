@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub import outbox
 from hub.app import create_app
 from hub.config import parse_config
 from hub.contracts import CONTRACTS_DIR
@@ -162,7 +163,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[XpmRig]:
         await hub.close()
 
 
-async def test_sync_from_pm_leaves_a_pending_client_alone_and_brings_xpm_values_once_the_mark_clears(rig: XpmRig):
+async def test_sync_from_pm_brings_custom_fields_while_the_client_waits_only_for_another_system(rig: XpmRig):
+    """Pending Sync is per system: a change queued for ``books`` does not hold off XPM's own values."""
     acme = rig.remote.add("client", {"Name": "Acme Ltd", "Email": "office@acme.example", "CustomFields": ACME_FIELDS})
     created = await rig.sync("xpm")
     (item,) = [i for i in created["items"] if i["action"] == "created"]
@@ -170,29 +172,37 @@ async def test_sync_from_pm_leaves_a_pending_client_alone_and_brings_xpm_values_
     assert (await rig.client(client_id))["fields"]["custom_fields"] == {"Year end": "March", "Fee": 1200.5}
     await rig.sync("books")  # links the client there too
 
-    # An edit in the hub waits in the sync queues: the client is Pending Sync. The XPM run's own flush sends
-    # nothing (XPM takes no client edits), so the mark holds while the change waits for ``books``.
+    # An edit in the hub is queued for both systems. XPM takes no client edits, so its run drops its entry; the
+    # change still waits for ``books``, and the client stays Pending Sync there.
     response = await rig.admin.patch(f"/api/records/{client_id}", json={"fields": {"email": "accounts@acme.example"}})
     assert response.status_code == 200 and response.json()["pending"], response.text
     rig.remote.edit("client", acme, {"CustomFields": [{**ACME_FIELDS[0], "Text": "June"}, ACME_FIELDS[1]]})
-    sync_from_pm = {"record_ids": [client_id], "fields": ["custom_fields"]}
 
-    blocked = await rig.sync("xpm", **sync_from_pm)
-
-    client = await rig.client(client_id)
-    assert client["pending"]
-    assert client["fields"]["custom_fields"] == {"Year end": "March", "Fee": 1200.5}
-    assert [(i["action"], i["reason"]) for i in blocked["items"] if i["home_id"] == client_id] == [
-        ("skipped", "pending local changes wait to be pushed: the pull did not overwrite them")
-    ]
-
-    cleared = await rig.sync("books", record_ids=[client_id], fields=["email"])
-    assert cleared["status"] == "success", cleared
-    assert not (await rig.client(client_id))["pending"]
-
-    taken = await rig.sync("xpm", **sync_from_pm)
+    taken = await rig.sync("xpm", record_ids=[client_id], fields=["custom_fields"])
 
     assert taken["counts"]["updated"] == 1, taken
     client = await rig.client(client_id)
     assert client["fields"]["custom_fields"] == {"Year end": "June", "Fee": 1200.5}
-    assert {c["field"] for i in taken["items"] for c in i["changes"]} == {"custom_fields"}
+    assert (client["fields"]["email"], client["pending"]) == ("accounts@acme.example", True)
+    assert [entry["connection"] for entry in client["queued"]] == ["books"]
+
+
+async def test_a_client_pending_for_xpm_itself_is_not_overwritten_by_sync_from_pm(rig: XpmRig):
+    """Seed 001: "When a Client is marked as Pending Sync, custom field changes made in XPM will not be synchronised".
+    """
+    acme = rig.remote.add("client", {"Name": "Acme Ltd", "CustomFields": ACME_FIELDS})
+    created = await rig.sync("xpm")
+    (client_id,) = [i["home_id"] for i in created["items"] if i["action"] == "created"]
+    # A change waiting for XPM (the queue keeps it while XPM has not taken it).
+    async with rig.hub.store.transaction() as tx:
+        await outbox.enqueue(tx, connection="xpm", entity="client", home_id=client_id, op="update",
+                             fields=["custom_fields"], actor="ada", at=rig.remote.clock())
+        await tx.execute("UPDATE records SET pending = 1 WHERE id = ?", (client_id,))
+    rig.remote.edit("client", acme, {"CustomFields": [{**ACME_FIELDS[0], "Text": "June"}, ACME_FIELDS[1]]})
+
+    held = await rig.sync("xpm", record_ids=[client_id], fields=["custom_fields"], mode="pull")
+
+    assert (await rig.client(client_id))["fields"]["custom_fields"] == {"Year end": "March", "Fee": 1200.5}
+    assert [(i["action"], i["reason"]) for i in held["items"] if i["home_id"] == client_id] == [
+        ("skipped", "pending local changes wait to be pushed: the pull did not overwrite them")
+    ]
