@@ -105,14 +105,14 @@ def check_options(registry: Registry, config: Config) -> None:
 
 def declared_options(registry: Registry, plugin: str) -> dict[str, dict[str, Any]]:
     """The options a plugin understands: its contract's, and those its System class reads itself."""
-    own = getattr(registry.systems[plugin], "plugin_options", None) or {}
+    own = registry.systems[plugin].plugin_options or {}
     return {**registry.contracts[plugin].options, **own}
 
 
 def _option_problems(registry: Registry, connection: Connection) -> Iterator[str]:
     declared = declared_options(registry, connection.plugin)
     # A System that does not declare the options it reads may read any: only a near miss of a known one is refused.
-    strict = hasattr(registry.systems[connection.plugin], "plugin_options")
+    strict = registry.systems[connection.plugin].plugin_options is not None
     for name, value in connection.options.items():
         if name not in declared:
             near = difflib.get_close_matches(name, declared, n=1, cutoff=0.8)

@@ -38,6 +38,9 @@ class System:
     """True while a plugin ships its contract ahead of its client: listed, but no connection can use it."""
     absent_means_blank: ClassVar[bool] = False
     """True when the system leaves blank fields out of its records (QuickBooks), so absent reads as blank."""
+    plugin_options: ClassVar[dict[str, dict[str, Any]] | None] = None
+    """Connection options the plugin reads itself, beside its contract's (``{name: {"default", "description"}}``).
+    Declared, the hub refuses any other option name; left None, only a near miss of a known name."""
     create_batch_size: ClassVar[int] = 1
     """How many new records ``create_many`` is given at a time: the size of the system's batch, 1 without one."""
 

@@ -42,6 +42,8 @@ class IntuitPracticeManagement(System):
     name = "intuit_pm"
     title = "Intuit Practice Management"
     contract_path: ClassVar[Path] = Path(__file__).resolve().parents[2] / "contracts" / "intuit_pm.json"
+    plugin_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Karbon reads no options of its own: every option is in its contract, and hub refuses any other."""
     default_base_url = "https://api.karbonhq.com"
     absent_means_blank = True
     """Karbon leaves empty values out of its answers, so a missing card field is a blank one."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -29,6 +29,7 @@ from hub.store import now_utc
 from hub.system import System
 from hub.types import Page, PageRequest, RemoteRecord, WebhookEvent
 from plugins.quickbooks import webhooks
+from plugins.quickbooks.accounts import OPTIONS as ACCOUNT_OPTIONS
 from plugins.quickbooks.accounts import ItemAccounts
 from plugins.quickbooks.client import OBJECT_NOT_FOUND, Fault, QboClient, batch_entities, entity_of
 from plugins.quickbooks.credentials import check_secrets, connection_auth
@@ -74,6 +75,12 @@ class QuickBooks(System):
     absent_means_blank = True
     """QuickBooks leaves out every property without a value: absent means blank, not unknown."""
     create_batch_size = BATCH_ITEMS
+    plugin_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "realm_id": {"default": None, "description": "the QuickBooks company (realm) Id; required"},
+        **{option: {"default": None, "description": f"the Account (Id or name) new Items post to as {ref}"}
+           for ref, option in ACCOUNT_OPTIONS.items()},
+    }
+    """The options this plugin reads itself, beside the contract's; ``hub`` refuses any other (hub.registry)."""
 
     def __init__(self, connection: Connection, http: httpx.AsyncClient) -> None:
         super().__init__(connection, http)

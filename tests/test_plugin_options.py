@@ -1,0 +1,36 @@
+"""The built-in plugins declare the options they read themselves, so any other option name is refused at load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import load_config
+from hub.errors import ConfigError
+from hub.registry import build_registry, check_options
+from tests.test_audit_cli_config import AnyVariable
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config_with(tmp_path: Path, plugin: str, options: str) -> Path:
+    """A hub.toml with one connection of ``plugin`` and these option lines."""
+    path = tmp_path / "hub.toml"
+    path.write_text(f'[connections.c]\nplugin = "{plugin}"\n[connections.c.options]\n{options}\n'
+                    '[connections.c.secrets]\nrefresh_token = "T"\nclient_id = "I"\nclient_secret = "S"\n'
+                    'app_id = "A"\naccess_key = "K"\n')
+    return path
+
+
+@pytest.mark.parametrize(("plugin", "options"), [("quickbooks", 'realm_id = "1"'), ("intuit_pm", "")])
+def test_an_option_no_plugin_reads_is_refused_naming_the_key(tmp_path: Path, plugin: str, options: str):
+    config = load_config(config_with(tmp_path, plugin, options + "\ncolour = 1"), AnyVariable())
+
+    with pytest.raises(ConfigError, match=rf"connections\.c\.options\.colour: unknown option of plugin '{plugin}'"):
+        check_options(build_registry({}), config)
+
+
+def test_the_quickbooks_options_its_plugin_reads_are_known(tmp_path: Path):
+    lines = 'realm_id = "1"\nincome_account = "Sales"\nexpense_account = 80\ninventory_asset_account = "Stock"'
+    check_options(build_registry({}), load_config(config_with(tmp_path, "quickbooks", lines), AnyVariable()))
