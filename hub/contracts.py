@@ -16,6 +16,8 @@ from hub.types import CreateRule, Direction, Phase, Rule
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 SCHEMA_PATH = CONTRACTS_DIR / "contract.schema.json"
+DEFAULT_VERIFIER = "standard-webhooks"
+"""The signature scheme of a contract whose ``webhook`` names none (issue 3: hub-defined APIs and third parties)."""
 
 # Pairs of rules (to_home, to_remote) that can never both write in one sync: each write needs a blank that
 # the other one's write rules out, or both compare the same two change times. Any other pair with no 'never'
@@ -120,6 +122,9 @@ class Contract:
     api: str
     entities: dict[str, EntityContract]
     webhook_verifier: str | None = None
+    """None when the system sends no webhooks (the contract has no ``webhook``)."""
+    webhook_secret_env: str | None = None
+    """The environment variable holding the signing secret when a connection names no ``webhook*`` secret."""
     limits: dict[str, int] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -192,11 +197,18 @@ def _model(path: Path, data: dict[str, Any]) -> Contract:
         system=data["system"],
         api=data["api"],
         entities=entities,
-        webhook_verifier=data.get("webhook", {}).get("verifier"),
+        webhook_verifier=_verifier_of(data),
+        webhook_secret_env=data.get("webhook", {}).get("secret_env"),
         limits=data.get("limits", {}),
         options=data.get("options", {}),
         raw=data,
     )
+
+
+def _verifier_of(data: dict[str, Any]) -> Any:
+    """The contract's signature scheme: the one ``webhook`` names, else the default; None without ``webhook``."""
+    webhook = data.get("webhook")
+    return _obj(webhook).get("verifier", DEFAULT_VERIFIER) if webhook is not None else None
 
 
 def _entity(name: str, spec: dict[str, Any]) -> EntityContract:
@@ -260,7 +272,7 @@ def _semantic_problems(
     """
     if not isinstance(data, dict):
         return
-    verifier = _obj(data.get("webhook")).get("verifier")
+    verifier = _verifier_of(data)
     if verifiers is not None and isinstance(verifier, str) and verifier and verifier not in verifiers:
         yield "/webhook/verifier", f"unknown signature scheme {verifier!r}; registered: {_listed(verifiers)}"
     options = _obj(data.get("options"))

@@ -7,9 +7,10 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub.errors import PayloadTooLarge, SignatureInvalid, WebhookError
+from hub.errors import HubError, PayloadTooLarge, SignatureInvalid, WebhookError
 from hub.inbox import accept
 from hub.runtime import Hub
+from hub.system import System
 from hub.verifiers import Verifier
 
 MAX_BODY = 1024 * 1024
@@ -45,8 +46,7 @@ async def receive_webhook(request: Request) -> Response:
         return JSONResponse({"error": f"{contract.system} sends no webhooks"}, status_code=404)
     try:
         body = await read_limited(request)
-        system = hub.system(name)
-        secrets = system.webhook_secrets()
+        system, secrets = _client_and_secrets(hub, name, contract.webhook_secret_env)
         if not secrets:
             raise SignatureInvalid(f"no webhook secret is configured for connection {name!r}")
         _verify(hub.registry.verifiers[contract.webhook_verifier], body, request, secrets, hub)
@@ -59,6 +59,28 @@ async def receive_webhook(request: Request) -> Response:
     if new and wake is not None:
         wake()
     return Response(status_code=200, headers={"x-hub-events": f"{new} new, {seen} already received"})
+
+
+def _client_and_secrets(hub: Hub, name: str, secret_env: str | None) -> tuple[System, list[str]]:
+    """The connection's client and signing secrets: its ``webhook*`` secrets, else the contract's ``secret_env``.
+
+    A hub that cannot build them cannot check a signature, so that is a 401, never a 500; the why goes to the
+    log, not to an unauthenticated caller.
+    """
+    try:
+        system = hub.system(name)
+        return system, system.webhook_secrets() or _default_secret(hub, secret_env)
+    except HubError as exc:
+        log.warning("webhook for %s cannot be verified: %s", name, exc)
+        raise SignatureInvalid(
+            f"the hub cannot check signatures for connection {name!r}: its setup is incomplete (the hub's log says why)"
+        ) from exc
+
+
+def _default_secret(hub: Hub, variable: str | None) -> list[str]:
+    """The contract's default signing secret from the hub's environment, if it is set."""
+    value = hub.env.get(variable, "") if variable else ""
+    return [value] if value else []
 
 
 def _verify(verifier: Verifier, body: bytes, request: Request, secrets: list[str], hub: Hub) -> None:

@@ -19,6 +19,7 @@ from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after
 from hub.registry import Registry, build_registry
 from hub.runs import AlreadyRunning, Run
 from hub.scopes import TARGETED_TRIGGERS, Scopes
+from hub.secrets import TokenCipher
 from hub.store import Store, now_utc
 from hub.system import System
 
@@ -67,6 +68,7 @@ class Hub:
                     f"connections.{connection.name}.plugin: no plugin named {connection.plugin!r} (installed: {known})"
                 )
             unavailable[connection.name] = f"plugin {connection.plugin!r} failed: {broken[0].error}"
+        _check_secret_key(config, env, unavailable)
         store = await Store.open(config.database)
         try:
             return cls(config, registry, store, env, transport_for, clock, unavailable)
@@ -102,7 +104,7 @@ class Hub:
             self._limiters[name] = limiter
             system = cls(connection, http)
             system.clock = self.clock
-            if "refresh_token" in connection.secrets and "access_token" not in connection.secrets:
+            if keeps_tokens(connection):
                 system.token_store = StoredTokens.from_env(self.store, self.env)
             self._systems[name] = system
         return self._systems[name]
@@ -155,6 +157,22 @@ class Hub:
     def describe_plugins(self) -> list[dict[str, Any]]:
         """Each loaded system plugin: name, version, entity types and contract path; and each failure."""
         return describe_plugins(self.registry)
+
+
+def keeps_tokens(connection: Connection) -> bool:
+    """Whether the hub keeps the connection's rotated OAuth tokens, encrypted under ``HUB_SECRET_KEY``."""
+    return "refresh_token" in connection.secrets and "access_token" not in connection.secrets
+
+
+def _check_secret_key(config: Config, env: Mapping[str, str], unavailable: Mapping[str, str]) -> None:
+    """Refuse to start when a usable connection keeps tokens and ``HUB_SECRET_KEY`` is missing or malformed."""
+    needing = [c.name for c in config.connections.values() if c.name not in unavailable and keeps_tokens(c)]
+    if not needing:
+        return
+    try:
+        TokenCipher.from_env(env)
+    except ConfigError as exc:
+        raise ConfigError(f"connections.{needing[0]}.secrets.refresh_token: {exc}") from None
 
 
 def describe_plugins(registry: Registry) -> list[dict[str, Any]]:
