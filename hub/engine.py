@@ -123,7 +123,7 @@ class Engine:
             # Seed 004's order: the sync queue is flushed, the system's changes come in, then transactions are
             # recorded. A pull (the system's values overwrite the hub's) leaves the queue as it is.
             parts = [EntitySync(self, self.contract.entity(entity), run, scope) for entity in entities]
-            if not dry_run and scope.mode != "pull":
+            if scope.mode != "pull":  # a dry run plans the flush too, writing nothing
                 for part in parts:
                     await part.flush_queue()
             complete = [await part.pull() for part in parts]

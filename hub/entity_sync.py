@@ -67,6 +67,8 @@ class EntitySync:
         """The records whose queued changes the first pass took (before the pull)."""
         self.queued_here: set[str] = set()
         """Of the page's home records, those with changes still in this connection's queue (Pending Sync here)."""
+        self.unqueued: set[str] = set()
+        """Records whose queued changes this run took off the queue (or, in a dry run, would have)."""
         self.references = References(self.store, self.connection, engine.contract)
         synced = [m.home for m in contract.synced_fields]
         self.left_out = frozenset(f for f in synced if f not in scope.fields) if scope.fields else frozenset()
@@ -81,7 +83,7 @@ class EntitySync:
     async def send(self, complete: bool) -> None:
         """After every type's pull: create the queued new records, push, create the rest the contract sends (Send
         All's transactions); then apply the deletes a complete listing proved."""
-        if not self.run.dry_run and self.scope.mode != "pull":
+        if self.scope.mode != "pull":
             await self.flush_queue(creates=True)
         await self.push_home_changes()
         await self.create_remote_records()
@@ -98,8 +100,7 @@ class EntitySync:
                 await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
             if record is None or record.deleted_at or (link is None and entry.op != "create"):
                 # Gone; or an edit of a record not on this connection, whose create rules decide if it ever is.
-                async with self.store.transaction() as tx:
-                    await outbox.done(tx, [entry.id])
+                await self._unqueue(entry, None if record is None else record.id)
                 continue
             if record.id in self.flushed if creates else link is None:
                 continue  # the other pass's: a new record (or one the pull just linked) goes after the pull
@@ -108,8 +109,7 @@ class EntitySync:
             if link is None and not self._creates_from_queue(record):
                 # Not this connection's to create now (on request only, NC Only, not yet available, proxied):
                 # the record waits for a request or for the sync that finds it available.
-                async with self.store.transaction() as tx:
-                    await outbox.done(tx, [entry.id])
+                await self._unqueue(entry, record.id)
                 continue
             if link is None and not await self._listed():
                 self.handled.add(record.id)
@@ -128,13 +128,23 @@ class EntitySync:
                 item = Item(self.entity, "failed", f"queued change not pushed: {exc}", record.id,
                             link.remote_id if link else None, record.name, error=str(exc))
                 await self._commit_item(item)
-            async with self.store.transaction() as tx:
-                if item.action == "failed":
-                    await outbox.failed(tx, entry.id, item.error or item.reason)
-                elif item.action != "skipped":
-                    rest = self._queued_rest(entry.fields, created=link is None)
-                    await (outbox.narrow(tx, entry.id, rest) if rest else outbox.done(tx, [entry.id]))
+            rest = self._queued_rest(entry.fields, created=link is None)
+            if item.action == "failed" or rest:
+                if not self.run.dry_run:
+                    async with self.store.transaction() as tx:
+                        await (outbox.failed(tx, entry.id, item.error or item.reason) if item.action == "failed"
+                               else outbox.narrow(tx, entry.id, rest))
+            elif item.action != "skipped":
+                await self._unqueue(entry, record.id)
             self.handled.add(record.id)
+
+    async def _unqueue(self, entry: outbox.Entry, record_id: str | None) -> None:
+        """Take a queued change off the queue (a dry run only notes that it would, for the pull that follows)."""
+        if record_id is not None:
+            self.unqueued.add(record_id)
+        if not self.run.dry_run:
+            async with self.store.transaction() as tx:
+                await outbox.done(tx, [entry.id])
 
     def _queued_rest(self, fields: list[str], *, created: bool) -> list[str]:
         """The queued fields a run over some fields did not send (a record it created got all, if the contract
@@ -313,8 +323,8 @@ class EntitySync:
         homes = await self.store.records(
             [link.home_id for link in links.values()] + [m.homes[0].id for m in matches.values() if m.homes]
         )
-        self.queued_here = await outbox.queued(self.store, self.connection,
-                                               [home.id for home in homes.values() if home.pending])
+        queued = await outbox.queued(self.store, self.connection, [h.id for h in homes.values() if h.pending])
+        self.queued_here = queued - self.unqueued if self.run.dry_run else queued
         claimed: set[str] = set()
         single = [m.homes[0].id for m in matches.values() if len(m.homes) == 1 and not m.taken]
         # A home record two remote records claim is contested for the whole run, whichever page the second is on.

@@ -326,6 +326,27 @@ async def test_a_dry_run_returns_the_plan_and_writes_nothing(rig: Rig):
     assert await rig.store.runs() == []
 
 
+async def test_a_dry_run_plans_queued_changes_as_the_real_run_then_makes_them(rig: Rig):
+    rig.use()
+    await rig.home("Ada")
+    ada = rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync()
+    await rig.edit_home("Ada", title="Dr")
+    rig.clock.tick()
+    await create_record(rig.store, "contact", {"name": "New Here"}, actor="amy", at=rig.clock(), connections=["mem"])
+    before, remote_before = await rig.table_rows(), repr(rig.remote.records)
+
+    planned = await rig.sync(dry_run=True)
+
+    assert await rig.table_rows() == before and repr(rig.remote.records) == remote_before
+    made = await rig.sync()
+    done = [(i["action"], i["name"], i["reason"]) for i in await rig.store.run_items(made.run_id)]
+    assert sorted((i["action"], i["name"], i["reason"]) for i in planned.plan if i["action"] != "unchanged") == sorted(
+        done)
+    assert {(action, name) for action, name, _reason in done} == {("updated", "Ada"), ("created", "New Here")}
+    assert rig.remote.get("contact", ada)["Title"] == "Dr"
+
+
 async def test_one_record_failing_does_not_stop_the_run(rig: Rig):
     rig.use()
     await rig.sync()
