@@ -20,13 +20,14 @@ from starlette.responses import JSONResponse, Response
 from hub.auth import Forbidden, require_admin
 from hub.config import Connection, User
 from hub.engine import RefusedRun
-from hub.errors import HubError, PayloadTooLarge
+from hub.errors import HubError, MalformedPayload, PayloadTooLarge
 from hub.intake import read_limited
 from hub.linking import LinkRefused
 from hub.local import UnknownRecord
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runs import AlreadyRunning
 from hub.runtime import Hub
+from hub.safeparse import parse_json
 
 log = logging.getLogger("hub.api")
 
@@ -159,9 +160,9 @@ async def _body(validator: Draft202012Validator, request: Request) -> dict[str, 
     """The JSON body, checked against the operation's schema; the first problem names its field."""
     raw = await read_limited(request, MAX_BODY)
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"body: not JSON ({exc})") from None
+        body = parse_json(raw) if raw.strip() else None
+    except MalformedPayload as exc:  # deep nesting, duplicate keys, NaN, bad UTF-8: named, never a 500
+        raise ApiError(400, f"body: {exc}") from None
     if body is None:
         raise ApiError(400, "body: a JSON object is required")
     problem = next(iter(sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))), None)

@@ -76,7 +76,7 @@ async def list_links(call: Call) -> list[dict[str, Any]]:
         call.hub,
         name,
         entity=entity,
-        show=call.query["show"],
+        show=SHOW_ALIASES.get(call.query["show"], call.query["show"]),
         search=call.query["search"],
         show_hidden=flag_on(call, "show_hidden"),
     )
@@ -209,10 +209,12 @@ def _body(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 RECORD_PATH = (CONNECTION_NAME, HOME_ID)
+SHOW_ALIASES = {"matched": "linked"}
+"""The seeds' words for a ``show`` value (seed 002 and 003 speak of matched records)."""
 SHOW = Param(
     "show",
-    "Which rows: all, linked, unmatched (on either side) or review (several candidates).",
-    {"enum": ["all", "linked", "unmatched", "review"], "default": "all"},
+    "Which rows: all, linked (or matched, the same), unmatched (on either side) or review (several candidates).",
+    {"enum": ["all", "linked", "matched", "unmatched", "review"], "default": "all"},
 )
 
 

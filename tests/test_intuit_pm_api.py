@@ -280,7 +280,7 @@ async def test_unmatched_records_are_searched_by_name_and_filtered_matched_unmat
     assert shown(await rig.links(entity="account", show="unmatched", search="corp")) == {zeta, hub_only.id}
     assert shown(await rig.links(entity="account", search="zeta")) == {zeta}
     assert shown(await rig.links(entity="account", search="acme")) == {acme}
-    assert (await rig.standard.get(f"{rig.at}/links", params={"show": "matched"})).status_code == 400
+    assert (await rig.standard.get(f"{rig.at}/links", params={"show": "sideways"})).status_code == 400
 
 
 # --- the caution, roles and the activity log --------------------------------------------------------------------
