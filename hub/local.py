@@ -73,6 +73,18 @@ async def delete_record(store: Store, record_id: str, *, actor: str, at: datetim
     async with store.transaction() as tx:
         await tx.execute("DELETE FROM outbox WHERE home_id = ?", (record.id,))
         await store.save_record(tx, record)
+        await _forget_candidate(tx, record)
     await store.log(actor, "delete", f"deleted {record.entity} {record.name!r} ({record.id}); "
                     f"delinked on {len(links)} connection(s), remote records kept", at=at)
     return record, links
+
+
+async def _forget_candidate(tx: Any, record: HomeRecord) -> None:
+    """Take a deleted record out of the unmatched remote records that named it as their match, saying so."""
+    await tx.execute(
+        "UPDATE unlinked_remote SET candidates = (SELECT json_group_array(value) FROM json_each(candidates) "
+        "WHERE value != ?1), reason = ?2 WHERE entity = ?3 AND EXISTS (SELECT 1 FROM json_each(candidates) "
+        "WHERE value = ?1)",
+        (record.id, f"matched home record {record.name!r}, since deleted in the hub: link it by hand or import it",
+         record.entity),
+    )

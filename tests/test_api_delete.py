@@ -67,3 +67,20 @@ async def test_a_pair_delinked_before_its_first_sync_is_listed_by_the_remote_nam
     assert (await rig.admin.delete(f"/api/connections/mem/links/contact/{home.id}")).status_code == 200
 
     assert await unmatched_remote(rig) == [(remote_id, "A. Lovelace")]
+
+
+async def test_a_remote_record_in_review_for_a_deleted_record_no_longer_names_it(rig: ApiRig):
+    """Two remote records claim one home record: both wait in review; deleting it leaves them unmatched, saying so."""
+    home = await rig.home(name="Acme Pty")
+    first = rig.remote.add("contact", {"Name": "Acme Pty"})
+    second = rig.remote.add("contact", {"Name": "ACME PTY"})
+    await rig.sync(entities=["contact"])
+    review = (await rig.admin.get("/api/connections/mem/links?entity=contact&show=review")).json()
+    assert {row["remote_id"] for row in review} == {first, second}
+
+    assert (await rig.admin.delete(f"/api/records/{home.id}")).status_code == 200
+
+    assert (await rig.admin.get("/api/connections/mem/links?entity=contact&show=review")).json() == []
+    rows = (await rig.admin.get("/api/connections/mem/links?entity=contact&show=unmatched")).json()
+    assert {row["remote_id"]: row["reason"] for row in rows if row["remote_id"]} == dict.fromkeys(
+        (first, second), "matched home record 'Acme Pty', since deleted in the hub: link it by hand or import it")
