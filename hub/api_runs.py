@@ -126,7 +126,7 @@ async def show_connection(call: Call) -> dict[str, Any]:
 
 
 async def sync_connection(call: Call) -> Any:
-    """Run a manual sync; a whole connection's is for admins, a list's or single records' for anyone."""
+    """Run a manual sync: a whole connection's is an admin's, a list's as its contract says, a record's anyone's."""
     body = call.body
     scope = Scope(
         record_ids=tuple(body.get("record_ids", ())),
@@ -142,7 +142,7 @@ async def sync_connection(call: Call) -> Any:
     narrowed = bool(scope.record_ids or scope.remote_ids or body.get("entities"))
     if not call.is_admin:
         if not narrowed:
-            # Seed 001: any user syncs a list (the Clients list's Sync); the whole connection is an admin's.
+            # Seed 001: the whole connection is an admin's; some lists (the Clients list's Sync) are anyone's.
             raise Forbidden(
                 f"{call.user.name} is a standard user: only admins sync a whole connection; name the "
                 "entities (lists) to sync, or record_ids or remote_ids to sync single records"
@@ -156,9 +156,26 @@ async def sync_connection(call: Call) -> Any:
         entities = await entities_of_records(call.hub, name, scope.record_ids)
     if not entities and scope.remote_ids:
         raise ApiError(400, "entities: name the entity type the remote_ids belong to")
+    if not call.is_admin and not (scope.record_ids or scope.remote_ids):
+        check_list_sync(call, name, entities)
     check_fields(call.hub, name, entities, scope.fields)
     scope = replace(scope, entities=entities)
     return await run_sync(call, name, scope, dry_run=body.get("dry_run", False))
+
+
+def check_list_sync(call: Call, name: str, entities: tuple[str, ...]) -> None:
+    """Refuse (403) a standard user's sync of lists the contract keeps for admins (``list_sync``), naming them."""
+    contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin]
+    closed = [entity for entity in entities if contract.entity(entity).list_sync != "any_user"]
+    if not closed:
+        return
+    open_lists = [e for e in configured_types(call.hub, name) if contract.entity(e).list_sync == "any_user"]
+    lists = f"the {', '.join(open_lists)} list{'s' if len(open_lists) > 1 else ''} and " if open_lists else ""
+    raise Forbidden(
+        f"{call.user.name} is a standard user: only admins sync the {', '.join(closed)} list"
+        f"{'s' if len(closed) > 1 else ''} of {name}; any user may sync {lists}single records "
+        "(record_ids or remote_ids)"
+    )
 
 
 SYNC_BODY: dict[str, Any] = {
@@ -252,10 +269,13 @@ def routes() -> list[DescribedRoute]:
                 body=SYNC_BODY,
                 response=RUN_RESULT,
                 errors=(403, 409, 503),
-                description="Admins may sync a whole connection or entity types; standard users may sync single "
-                "records (give record_ids or remote_ids). Each request is logged in the activity log with the "
-                "caller's name. 409 when a sync of the same scope is already running, or when the hub refuses the "
-                "run (the answer then carries the refused run). 403 for a standard user's connection-level sync.",
+                description="Admins may sync a whole connection or any entity types. Standard users may sync "
+                "single records (give record_ids or remote_ids), and the lists (entities) whose contract says "
+                "`list_sync: any_user` (seed 001: any user syncs the Clients list; the other lists are an admin's). "
+                "Each request is logged in the activity log with the caller's name. 409 when a sync of the same "
+                "scope is already running, or when the hub refuses the run (the answer then carries the refused "
+                "run). 403 for a standard user's connection-level sync, or sync of a list kept for admins (the "
+                "error names the lists).",
             ),
         ),
         api(

@@ -88,6 +88,8 @@ class EntityContract:
     """The display name's rules after creation, as a mapping of home ``name``; None when names never sync."""
     sync_when_option: str | None = None
     sync_when_equals: Any = True
+    list_sync: str = "any_user"
+    """Who may sync this type's list through the API: ``any_user`` (seed 001's Clients list), or ``admins``."""
 
     def field(self, home: str) -> FieldMapping:
         """The mapping of one home field; KeyError when the contract does not sync it."""
@@ -249,6 +251,7 @@ def _entity(name: str, spec: dict[str, Any]) -> EntityContract:
         name_sync=_name_sync(spec["name"]),
         sync_when_option=when.get("option"),
         sync_when_equals=when.get("equals", True),
+        list_sync=spec.get("list_sync", "any_user"),
     )
 
 
