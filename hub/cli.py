@@ -155,7 +155,6 @@ def with_hub(args: argparse.Namespace, work: Callable[[Hub], Awaitable[int]]) ->
     async def run() -> int:
         hub = await Hub.open(config)
         try:
-            check_options(hub.registry, config)
             return await work(hub)
         finally:
             await hub.close()

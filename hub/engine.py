@@ -167,8 +167,10 @@ class Engine:
     async def _refuse_unsafe_first_sync(self, scope: Scope, entities: list[str]) -> None:
         if scope.allow_empty_home or scope.create_home or not self.options.get("refuse_first_sync_into_empty_home"):
             return
-        if await self.store.list_links(self.name):
-            return
+        if await self.store.list_links(self.name) or await self.store.fetchone(
+                "SELECT 1 FROM runs WHERE connection = ? AND dry_run = 0 AND (status = 'success' "
+                "OR status LIKE 'completed%') LIMIT 1", (self.name,)):
+            return  # not a first sync: its records were matched before (a deleted one is never matched again)
         if any([await self.store.count_records(entity) for entity in entities]):
             return
         raise RefusedRun(

@@ -429,8 +429,10 @@ class EntitySync:
                               home.id, record.id, home.name))
         home_edited = link.last_synced_at is None or home.modified_at > link.last_synced_at
         if echo and (not home_edited or home.id in self.handled):
+            # A record this run already pushed, read back, is not counted twice.
             return Plan(Item(self.entity, "unchanged", "no change on either side", home.id, record.id, home.name),
-                         home=home, link=link, remote=record, values=values, quiet=True)
+                         home=home, link=link, remote=record, values=values, quiet=True,
+                         ignored=home.id in self.handled)
         self.handled.add(home.id)
         decisions = self._merge(home, values, self._remote_changed(record, link, values), phase, record)
         return self._plan_from(decisions, home, link, record, values, phase, new_link=False)
@@ -526,6 +528,8 @@ class EntitySync:
                phase: Phase, record: RemoteRecord | None) -> list[Decision]:
         mappings = [m for m in self.contract.synced_fields if not self.scope.fields or m.home in self.scope.fields]
         rules = self._rules(mappings, phase, home, remote_changed, record)
+        if self._excluded(home):  # NC Only: nothing of it goes to the system, later edits included
+            rules = {field: (to_home, "never") for field, (to_home, _to_remote) in rules.items()}
         return [
             decide(m.home, phase, *rules[m.home], Side(home.fields.get(m.home), home.changed_at(m.home)),
                    Side(values.get(m.home, UNSET), remote_changed.get(m.home)))
@@ -903,6 +907,10 @@ class EntitySync:
         stamp = iso(self.engine.clock()) or ""
         return Link(0, self.connection, self.entity, home.id, record.id, None, how, None, None, {}, {}, None,
                     stamp, None)  # type: ignore[arg-type]
+
+    def _excluded(self, record: HomeRecord) -> bool:
+        """Whether an exclusion flag (QuickBooks' NC Only) keeps the record from the system."""
+        return any(holds(predicate, record.fields) for predicate in self.contract.exclude_when)
 
     def _held_back(self, record: HomeRecord) -> str | None:
         """Why a home record is not sent (NC Only, not yet available, stands behind a proxy), if it is not."""

@@ -16,7 +16,7 @@ from hub.credentials import StoredTokens
 from hub.engine import Engine, RunResult, Scope
 from hub.errors import ConfigError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
-from hub.registry import Registry, build_registry
+from hub.registry import Registry, build_registry, check_options
 from hub.runs import AlreadyRunning, Run
 from hub.scopes import TARGETED_TRIGGERS, Scopes
 from hub.secrets import TokenCipher
@@ -69,6 +69,7 @@ class Hub:
                 )
             unavailable[connection.name] = f"plugin {connection.plugin!r} failed: {broken[0].error}"
         _check_secret_key(config, env, unavailable)
+        check_options(registry, config)
         store = await Store.open(config.database)
         try:
             return cls(config, registry, store, env, transport_for, clock, unavailable)

@@ -11,7 +11,7 @@ import pytest
 
 from hub.config import Connection
 from hub.engine import Engine, Scope
-from hub.local import create_record, edit_record
+from hub.local import create_record, delete_record, edit_record
 from hub.runs import AlreadyRunning, start_run
 from hub.store import Store
 from hub.types import Page, PageRequest
@@ -272,6 +272,46 @@ async def test_nc_only_and_unavailable_records_are_never_sent_and_proxied_ones_a
     await rig.sync()
     names = sorted(r["Name"] for r in rig.remote.records["contact"].values())
     assert names == ["Shipped", "Web Customer"]
+
+
+async def test_a_record_flagged_nc_only_after_it_was_sent_sends_no_later_edit(rig: Rig):
+    """Seed 004: "By checking 'NC Only' the transaction will be prevented from going to QuickBooks"."""
+    rig.use(entity=contact_entity(KARBON_LIKE, filters={"exclude_when": [{"field": "nc_only", "equals": True}]}))
+    await rig.sync(Scope(allow_empty_home=True))
+    await rig.home("Order 7", title="Net 30")
+    await rig.sync()
+    sent = rig.remote.by_name("contact", "Order 7")
+    await rig.edit_home("Order 7", nc_only=True, title="No charge")
+
+    result = await rig.sync()
+
+    assert rig.remote.get("contact", sent["Id"])["Title"] == "Net 30"
+    assert result.status == "success" and not (await rig.home_named("Order 7")).pending
+
+
+async def test_a_sync_after_every_home_record_was_deleted_is_not_refused_as_a_first_sync(rig: Rig):
+    rig.use(options={"refuse_first_sync_into_empty_home": {"default": True, "description": "caution"}})
+    await rig.home("Ada")
+    rig.remote.add("contact", {"Name": "Ada"})
+    assert (await rig.sync()).status == "success"
+    await delete_record(rig.store, (await rig.home_named("Ada")).id, actor="amy", at=rig.clock())
+
+    again = await rig.sync()
+
+    assert again.status == "completed with 1 skipped", again  # the remote Ada, delinked by a person, waits
+    assert await rig.store.count_records("contact") == 0
+
+
+async def test_a_record_pushed_from_the_queue_and_read_back_is_seen_once(rig: Rig):
+    rig.use()
+    await rig.home("Ada")
+    rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync()
+    await rig.edit_home("Ada", title="Dr")
+
+    result = await rig.sync()
+
+    assert (result.counts["seen"], result.counts["updated"]) == (1, 1), result
 
 
 # --- pending sync, locks, dry runs, errors ----------------------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from hub.config import load_config
 from hub.errors import ConfigError
 from hub.registry import build_registry, check_options
+from hub.runtime import Hub
 from tests.test_audit_cli_config import AnyVariable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +36,16 @@ def test_an_option_no_plugin_reads_is_refused_naming_the_key(tmp_path: Path, plu
 def test_the_quickbooks_options_its_plugin_reads_are_known(tmp_path: Path):
     lines = 'realm_id = "1"\nincome_account = "Sales"\nexpense_account = 80\ninventory_asset_account = "Stock"'
     check_options(build_registry({}), load_config(config_with(tmp_path, "quickbooks", lines), AnyVariable()))
+
+
+async def test_the_hub_refuses_to_open_with_an_option_its_plugin_does_not_read_before_making_its_store(
+    tmp_path: Path,
+):
+    """The API, the demo and scripts open the hub without the CLI: the check is in ``Hub.open`` itself."""
+    path = config_with(tmp_path, "quickbooks", 'realm_id = "1"\ncolour = 1')
+    config = load_config(path, AnyVariable())
+
+    with pytest.raises(ConfigError, match=r"connections\.c\.options\.colour: unknown option of plugin 'quickbooks'"):
+        await Hub.open(config, env={"HUB_SECRET_KEY": Fernet.generate_key().decode()})
+
+    assert not config.database.exists()

@@ -37,7 +37,7 @@ async def test_a_store_from_a_newer_hub_is_refused(tmp_path):
 async def test_a_file_that_is_not_a_database_is_refused_by_name_and_left_as_it_was(tmp_path):
     path = tmp_path / "hub.db"
     path.write_text("the firm's notes, saved where the store was expected\n" * 20)
-    threads = threading.active_count()
+    before = set(threading.enumerate())
 
     refused = f"the store at {re.escape(str(path))} cannot be opened: file is not a database"
     with pytest.raises(StoreError, match=refused):
@@ -45,10 +45,10 @@ async def test_a_file_that_is_not_a_database_is_refused_by_name_and_left_as_it_w
 
     assert path.read_text().startswith("the firm's notes")
     for _ in range(100):  # its connection thread was told to stop, not left running: it ends within a moment
-        if threading.active_count() == threads:
+        if not set(threading.enumerate()) - before:
             break
         await asyncio.sleep(0.01)
-    assert threading.active_count() == threads
+    assert set(threading.enumerate()) - before == set()
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
