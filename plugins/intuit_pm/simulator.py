@@ -44,6 +44,8 @@ ORDERINGS = ("FullName", "LastModifiedDateTime")
 QUERY_OPTIONS = ("$filter", "$orderby", "$top", "$skip", "$count")
 SIGNING_KEY = re.compile(r"[A-Za-z0-9_-]{16,}")
 LOCAL_HTTP_TARGET = re.compile(r"http://(127\.0\.0\.1|localhost)([:/]|$)")
+DEFAULT_SIGNING_KEY = "demo-signing-key-0123456789"
+"""The SigningKey `/_sim/webhooks/target` uses when given none: the demo's KARBON_SIGNING_KEY, so its exports match."""
 CARD_TEXT_FIELDS = ("OrganizationKey", "RoleOrTitle", "FacebookLink", "LinkedInLink", "TwitterLink", "SkypeLink")
 ADDRESS_FIELDS = ("AddressLines", "City", "StateProvinceCounty", "ZipCode", "CountryCode", "Label")
 PHONE_FIELDS = ("Number", "CountryCode", "Label")
@@ -649,6 +651,26 @@ class KarbonSimulator:
         self.subscriptions[webhook_type] = Subscription(webhook_type, target, signing_key)
         return self.subscriptions[webhook_type]
 
+    def point_webhooks(self, order: dict[str, Any]) -> dict[str, Any]:
+        """`/_sim/webhooks/target`: Contact webhooks to `order["url"]` (null ends them); a local http hub is let in."""
+        if "url" not in order:
+            raise ValueError('the body needs "url": the hub\'s webhook address, or null to stop')
+        url, signing_key = order["url"], order.get("secret")
+        if url is None:
+            if "Contact" in self.subscriptions:
+                self.unsubscribe("Contact")
+            return {"url": None}
+        # Karbon's own subscribe stays https-only; this is the simulator's way to reach a test hub on loopback.
+        if not isinstance(url, str) or not (url.startswith("https://") or LOCAL_HTTP_TARGET.match(url)):
+            raise ValueError(f"url {url!r} must begin with https://, or be http://127.0.0.1 or http://localhost")
+        if signing_key is not None and not (isinstance(signing_key, str) and SIGNING_KEY.fullmatch(signing_key)):
+            raise ValueError("secret must be a SigningKey: at least 16 letters, numbers, dashes or underscores")
+        current = self.subscriptions.get("Contact")
+        key = signing_key or (current and current.signing_key) or DEFAULT_SIGNING_KEY
+        # Replacing the target keeps the changes waiting for it: they go to the new one.
+        self.subscriptions["Contact"] = Subscription("Contact", url, key)
+        return {"url": url}
+
     def subscription(self, webhook_type: str) -> Subscription:
         """The subscription of one type, or Karbon's 404."""
         if webhook_type not in WEBHOOK_TYPES:
@@ -926,6 +948,7 @@ CONTROLS: list[tuple[str, str, Control]] = [
         ),
     ),
     ("POST", "/_sim/webhooks/flush", lambda sim, body, path: sim.flush_webhooks(everything=bool(body.get("all")))),
+    ("POST", "/_sim/webhooks/target", lambda sim, body, path: sim.point_webhooks(body)),
     ("GET", "/_sim/webhooks", lambda sim, body, path: sim.webhooks()),
     ("GET", "/_sim/calls", lambda sim, body, path: sim.calls),
     ("POST", "/_sim/reset", lambda sim, body, path: sim.reset()),

@@ -12,7 +12,7 @@ Control surface, no auth (``?realm=`` picks a company other than the default):
 
     POST /_sim/seed  GET /_sim/records/{Entity}  POST /_sim/edit/{Entity}/{Id}
     POST /_sim/delete/{Entity}/{Id}  POST /_sim/fail  POST /_sim/throttle  GET /_sim/calls
-    POST /_sim/reset  GET /_sim/webhooks/pending  POST /_sim/webhooks/flush
+    POST /_sim/reset  GET /_sim/webhooks/pending  POST /_sim/webhooks/flush  POST /_sim/webhooks/target
 
 Run it with ``python -m plugins.quickbooks.simulator --port 8765``.
 """
@@ -82,6 +82,7 @@ def create_app(
             Route("/_sim/reset", _reset, methods=["POST"]),
             Route("/_sim/webhooks/pending", _pending, methods=["GET"]),
             Route("/_sim/webhooks/flush", _flush, methods=["POST"]),
+            Route("/_sim/webhooks/target", _target, methods=["POST"]),
         ]
     )
     app.state.sim = QboSimulator(
@@ -297,6 +298,30 @@ async def _flush(request: Request) -> Response:
     except LookupError as error:
         return _problem(409, error)
     return JSONResponse(outcome)
+
+
+async def _target(request: Request) -> Response:
+    """Point deliveries at ``url`` (null stops them), signed with ``secret`` as the verifier token if given."""
+    try:
+        url, secret = _target_order(await request.json())
+    except _BAD_ORDER as error:
+        return _problem(400, error)
+    sim = _sim(request)
+    sim.webhook_url = url
+    sim.verifier_token = secret or sim.verifier_token
+    return JSONResponse({"url": url})
+
+
+def _target_order(order: Any) -> tuple[str | None, str | None]:
+    """The url and secret of a ``/_sim/webhooks/target`` body, or a ValueError naming what is wrong."""
+    if not isinstance(order, dict) or "url" not in order:
+        raise ValueError('the body needs "url": the hub\'s webhook address, or null to stop')
+    url, secret = order["url"], order.get("secret")
+    if url is not None and not (isinstance(url, str) and re.match(r"https?://", url)):
+        raise ValueError(f"url {url!r} is not an http:// or https:// address")
+    if secret is not None and not (isinstance(secret, str) and secret):
+        raise ValueError("secret must be a non-empty verifier token")
+    return url, secret
 
 
 def main(argv: list[str] | None = None) -> None:
