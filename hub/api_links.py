@@ -11,7 +11,7 @@ from hub.api_runs import CONNECTION_NAME, check_entities, result_json, run_sync
 from hub.api_schemas import IDS, IMPORT_CANDIDATE, LINK, LINK_ROW, RUN_RESULT, listing
 from hub.engine import Mode, Scope
 from hub.errors import SyncError
-from hub.linking import delink, link_by_hand, report_csv
+from hub.linking import delink, link_by_hand, link_same_name, report_csv
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runtime import Hub
 from hub.store import HomeRecord, Link
@@ -165,7 +165,7 @@ async def export_records(call: Call) -> Any:
 
 
 async def sync_record(call: Call, mode: Mode) -> Any:
-    """Sync one linked home record in a mode: pull (the system's values win) or newest (the side changed last)."""
+    """Sync one home record, pull or newest; an unlinked one is first found by its exact name (seed 003)."""
     name, home_id = call.path["name"], call.path["home_id"]
     call.connection(name)
     record = await home_record(call, home_id)
@@ -173,9 +173,25 @@ async def sync_record(call: Call, mode: Mode) -> Any:
         check_entities(call.hub, name, [record.entity], "entity")
     except ApiError as exc:
         raise ApiError(409, str(exc)) from None
+    linked = None
     if not await call.hub.store.links_by_home(name, record.entity, [home_id]):
+        linked = await link_by_name(call, name, record)
+    answer = await run_sync(call, name, Scope(entities=(record.entity,), record_ids=(home_id,), mode=mode))
+    if linked is not None and isinstance(answer, dict):
+        answer["linked"] = f"linked: exact name {record.name!r} to {name} {linked.entity} {linked.remote_id}"
+    return answer
+
+
+async def link_by_name(call: Call, name: str, record: HomeRecord) -> Link:
+    """Link an unlinked home record to the remote record of its exact name, as the contract matches; 409 if none."""
+    plugin = call.hub.config.connections[name].plugin
+    contract = call.hub.registry.contracts[plugin]
+    title = call.hub.registry.systems[plugin].title or contract.system
+    link = await link_same_name(call.hub.store, name, contract.entity(record.entity), record, system=title,
+                                actor=call.user.name, at=call.hub.clock())
+    if link is None:
         raise ApiError(409, f"{record.entity} {record.name!r} is not linked on {name}: link or export it first")
-    return await run_sync(call, name, Scope(entities=(record.entity,), record_ids=(home_id,), mode=mode))
+    return link
 
 
 async def pull_record(call: Call) -> Any:
@@ -209,6 +225,17 @@ def _body(**properties: dict[str, Any]) -> dict[str, Any]:
 
 
 RECORD_PATH = (CONNECTION_NAME, HOME_ID)
+RECORD_RUN: dict[str, Any] = {
+    **RUN_RESULT,
+    "properties": {
+        **RUN_RESULT["properties"],
+        "linked": {"type": "string", "description": "present when the record was linked first, by exact name"},
+    },
+}
+RECORD_LINKING = (
+    "An unlinked record is first linked to the one unmatched remote record with its exact name, when the contract "
+    "matches by exact name. 409 when there is none, several, or the contract does not match by name."
+)
 SHOW_ALIASES = {"matched": "linked"}
 """The seeds' words for a ``show`` value (seed 002 and 003 speak of matched records)."""
 SHOW = Param(
@@ -337,8 +364,9 @@ def routes() -> list[DescribedRoute]:
                 summary="Overwrite a home record with the system's values",
                 tag="links",
                 path=RECORD_PATH,
-                response=RUN_RESULT,
+                response=RECORD_RUN,
                 errors=(409, 503),
+                description=RECORD_LINKING,
             ),
         ),
         api(
@@ -349,8 +377,9 @@ def routes() -> list[DescribedRoute]:
                 summary="Sync a record, the side changed last winning",
                 tag="links",
                 path=RECORD_PATH,
-                response=RUN_RESULT,
+                response=RECORD_RUN,
                 errors=(409, 503),
+                description=RECORD_LINKING,
             ),
         ),
         api(

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from hub.contracts import EntityContract
 from hub.errors import HubError
-from hub.store import Link, Store, iso
+from hub.store import HomeRecord, Link, Store, iso, name_key
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection")."""
@@ -19,8 +19,8 @@ class LinkRefused(HubError):
 
 
 async def link_by_hand(store: Store, connection: str, contract: EntityContract, home_id: str, remote_id: str, *,
-                       actor: str, at: datetime) -> Link:
-    """Link two records a person chose; the next sync of the pair applies the first-sync rules."""
+                       actor: str, at: datetime, how: str = "manual") -> Link:
+    """Link two records a person chose or asked for by name; the next sync of the pair applies the first-sync rules."""
     entity = contract.name
     home = await store.record(home_id)
     if home is None or home.deleted_at or home.entity != entity:
@@ -35,7 +35,7 @@ async def link_by_hand(store: Store, connection: str, contract: EntityContract, 
         (connection, entity, remote_id),
     )
     snapshot = {"name": seen[0]} if seen and seen[0] else {}
-    link = Link(0, connection, entity, home_id, remote_id, None, "manual", None, None, snapshot, {}, None,
+    link = Link(0, connection, entity, home_id, remote_id, None, how, None, None, snapshot, {}, None,
                 iso(at) or "", None)
     async with store.transaction() as tx:
         await store.insert_link(tx, link)
@@ -45,6 +45,33 @@ async def link_by_hand(store: Store, connection: str, contract: EntityContract, 
     await store.log(actor, "link", f"{connection}: linked {entity} {home.name!r} to remote {remote_id}",
                     connection=connection, at=at)
     return link
+
+
+async def link_same_name(store: Store, connection: str, contract: EntityContract, home: HomeRecord, *,
+                         system: str, actor: str, at: datetime) -> Link | None:
+    """Link a home record to the one unlinked remote record of its exact name; None if the contract never matches so."""
+    rule = next((rule for rule in contract.match if rule["type"] == "exact_name"), None)
+    if rule is None:
+        return None
+    entity, name = contract.name, home.name
+    rows = await store.unlinked_remote(connection, entity, named=name) if name_key(name) else []
+    if not rule.get("case_insensitive", True):
+        rows = [row for row in rows if row["name"] == name]
+    if not rows:
+        raise LinkRefused(f"{entity} {name!r} is not linked on {connection}, and no {system} {entity} named {name!r} "
+                          f"is known to the hub: sync the {entity} list to find it, or export the record to create it")
+    if len(rows) > 1:
+        raise LinkRefused(f"{entity} {name!r} is not linked on {connection}, and {len(rows)} {system} {entity} "
+                          f"records are named {name!r}: link one by hand")
+    (row,) = rows
+    remote_id = row["remote_id"]
+    if set(row["candidates"]) - {home.id}:
+        raise LinkRefused(f"{system} {entity} {remote_id} named {name!r} waits in the review queue (several home "
+                          "records claim it): link one by hand")
+    if await store.delinked_pairs(connection, entity, [remote_id]) & {(home.id, remote_id)}:
+        raise LinkRefused(f"{entity} {name!r} was delinked from {system} {entity} {remote_id}, so matching never "
+                          "joins them again: link them by hand")
+    return await link_by_hand(store, connection, contract, home.id, remote_id, actor=actor, at=at, how="matched")
 
 
 async def delink(store: Store, connection: str, entity: str, *, home_id: str | None = None,
