@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("plugin")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=8100)
+    simulate.add_argument("--webhook-url", help="post the simulator's signed webhooks to this address by itself")
+    simulate.add_argument("--webhook-every", type=_seconds, default=3.0, metavar="SECONDS",
+                          help="seconds between deliveries to --webhook-url (default 3)")
+    simulate.add_argument("--webhook-secret", help="sign deliveries with this secret instead of the simulator's")
     simulate.set_defaults(handler=_simulate)
 
     from hub.cli_ops import add_operator_commands
@@ -351,21 +355,85 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hub.app import listen_or_explain
 
     registry = build_registry(os.environ)
     app = registry.system(args.plugin).simulator()
     if app is None:
         raise HubError(f"plugin {args.plugin!r} ships no simulator")
+    if args.webhook_url is not None:
+        asyncio.run(_point_webhooks(app, args.plugin, args.webhook_url, args.webhook_secret))
     sock = listen_or_explain(args.host, args.port)
     if sock is None:
         return 3
     print(f"{args.plugin} simulator on http://{args.host}:{args.port}/ (control surface under /_sim/)", flush=True)
+    every = args.webhook_every if args.webhook_url is not None else None
     with sock, contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
-        asyncio.run(uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve(sockets=[sock]))
+        asyncio.run(_serve_simulator(app, sock, every))
     return 0
+
+
+def _simulator_client(app: Any) -> Any:
+    """A client that calls the simulator's control surface in process, as curl would over the network."""
+    import httpx
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://simulator")
+
+
+async def _point_webhooks(app: Any, plugin: str, url: str, secret: str | None) -> None:
+    """Set the simulator's webhook target through its ``/_sim/webhooks/target`` route, or say why it cannot."""
+    async with _simulator_client(app) as client:
+        response = await client.post("/_sim/webhooks/target", json={"url": url, "secret": secret})
+    if response.status_code == 404:
+        raise HubError(f"plugin {plugin!r}'s simulator cannot send webhooks by itself (no /_sim/webhooks/target)")
+    if response.status_code != 200:
+        raise HubError(f"--webhook-url refused by the {plugin} simulator: {response.json().get('error')}")
+
+
+async def _serve_simulator(app: Any, sock: Any, every: float | None) -> None:
+    """Serve the simulator; with ``every``, have it deliver its webhooks that often while it serves."""
+    import uvicorn
+
+    delivering = asyncio.create_task(_deliver_webhooks(app, every)) if every is not None else None
+    try:
+        await uvicorn.Server(uvicorn.Config(app, log_level="warning")).serve(sockets=[sock])
+    finally:
+        if delivering is not None:
+            delivering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivering
+
+
+async def _deliver_webhooks(app: Any, every: float) -> None:
+    """Every ``every`` seconds, flush what changed since the last delivery, as the vendor's own loop would."""
+    async with _simulator_client(app) as client:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                # "all": Karbon's simulator would otherwise hold each change for its 60-second coalescing window.
+                response = await client.post("/_sim/webhooks/flush", json={"all": True})
+                outcome = response.json()
+            except Exception as exc:  # what failed stays pending in the simulator and goes on the next round
+                print(f"webhook delivery failed: {exc}", file=sys.stderr, flush=True)
+                continue
+            if response.status_code != 200 or _delivery_happened(outcome):
+                print(f"webhooks: {json.dumps(outcome)}", flush=True)
+
+
+def _delivery_happened(outcome: dict[str, Any]) -> bool:
+    """Whether a flush tried to deliver anything (its answer names what went, failed or errored)."""
+    return any(outcome.get(name) for name in ("delivered", "failed", "error", "status"))
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds, as ``--webhook-every`` takes it."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
 
 
 def _date(text: str) -> datetime:
