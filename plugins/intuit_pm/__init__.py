@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 
 from hub import hookimpl
 from hub.system import System
 from hub.transforms import Transform
 
+from .commands import add_commands
 from .system import IntuitPracticeManagement
 from .transforms import KARBON_ADDRESS
 
@@ -22,6 +24,12 @@ def register_systems(register: Callable[[type[System]], None]) -> None:
 def register_transforms(register: Callable[[str, Transform], None]) -> None:
     """Register ``karbon_address``, which the contract's account address names."""
     register("karbon_address", KARBON_ADDRESS)
+
+
+@hookimpl
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``hub karbon-webhooks``, which subscribes a Karbon account's webhooks to the hub."""
+    add_commands(subparsers)
 
 
 __all__ = ["IntuitPracticeManagement"]
