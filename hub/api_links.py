@@ -15,7 +15,7 @@ from hub.linking import delink, link_by_hand, link_same_name, report_csv
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runtime import Hub
 from hub.store import HomeRecord, Link
-from hub.views import import_candidates, link_rows
+from hub.views import LINKS_PAGE, LINKS_PAGE_MAX, import_candidates, link_page
 
 ENTITY = {"type": "string", "minLength": 1}
 HOME_ID = Param("home_id", "The home record's id.", {"type": "string", "minLength": 1})
@@ -65,21 +65,24 @@ async def check_remote(hub: Hub, name: str, entity: str, remote_id: str) -> None
         raise ApiError(404, f"remote_id: {name} has no {entity} with id {remote_id!r}")
 
 
-async def list_links(call: Call) -> list[dict[str, Any]]:
-    """Linked pairs, unmatched records on either side and the review queue, searchable by name."""
+async def list_links(call: Call) -> Json:
+    """Linked pairs, unmatched records on either side and the review queue, searchable by name, a page at a time."""
     name = call.path["name"]
     call.connection(name)
     entity = call.query["entity"]
     if entity is not None:
         check_entities(call.hub, name, [entity], "entity")
-    return await link_rows(
+    rows, total = await link_page(
         call.hub,
         name,
         entity=entity,
         show=SHOW_ALIASES.get(call.query["show"], call.query["show"]),
         search=call.query["search"],
         show_hidden=flag_on(call, "show_hidden"),
+        limit=call.query["limit"],
+        offset=call.query["offset"],
     )
+    return Json(rows, headers={TOTAL_COUNT: str(total)})
 
 
 async def list_import_candidates(call: Call) -> list[dict[str, Any]]:
@@ -236,6 +239,16 @@ RECORD_LINKING = (
     "An unlinked record is first linked to the one unmatched remote record with its exact name, when the contract "
     "matches by exact name. 409 when there is none, several, or the contract does not match by name."
 )
+TOTAL_COUNT = "X-Total-Count"
+"""The header of the links listing saying how many rows it has in all, across every page."""
+LINKS_PAGING = (
+    Param(
+        "limit",
+        f"At most this many rows (at most {LINKS_PAGE_MAX}); X-Total-Count says how many there are in all.",
+        {"type": "integer", "minimum": 1, "maximum": LINKS_PAGE_MAX, "default": LINKS_PAGE},
+    ),
+    Param("offset", "Skip this many rows first.", {"type": "integer", "minimum": 0, "default": 0}),
+)
 SHOW_ALIASES = {"matched": "linked"}
 """The seeds' words for a ``show`` value (seed 002 and 003 speak of matched records)."""
 SHOW = Param(
@@ -269,9 +282,13 @@ def routes() -> list[DescribedRoute]:
                         "Include rows whose home record is hidden or whose remote record is (inactive in "
                         "QuickBooks); left out by default.",
                     ),
+                    *LINKS_PAGING,
                 ),
                 response=listing(LINK_ROW),
                 errors=(503,),
+                description="A page at a time, in one order: type by type, the linked pairs, then the remote records "
+                "unmatched or in review, then the unmatched home records. The X-Total-Count header gives the number "
+                "of rows in all pages; ask again with offset moved on by limit for the next page.",
             ),
         ),
         api(

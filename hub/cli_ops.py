@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from hub.engine import Scope
@@ -26,6 +28,8 @@ def add_operator_commands(commands: argparse._SubParsersAction) -> None:
     links.add_argument("--entity")
     links.add_argument("--show", choices=["all", "linked", "unmatched", "review"], default="all")
     links.add_argument("--search", default="", help="only records whose name contains this")
+    links.add_argument("--limit", type=_count(1), help="show at most this many rows (default: all)")
+    links.add_argument("--offset", type=_count(0), default=0, help="skip this many rows first")
     links.add_argument("--json", action="store_true")
     links.set_defaults(handler=_links)
 
@@ -72,16 +76,42 @@ def _status(args: argparse.Namespace) -> int:
 
 def _links(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
-        from hub.views import link_rows
+        from hub.views import link_page
 
-        rows = await link_rows(hub, args.connection, entity=args.entity, show=args.show, search=args.search)
+        rows, total = await link_page(hub, args.connection, entity=args.entity, show=args.show, search=args.search,
+                                      limit=args.limit, offset=args.offset)
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
             print(render(rows, ["entity", "state", "home_name", "home_id", "remote_name", "remote_id", "reason"]))
+        if len(rows) < total:
+            # On standard error under --json, so the rows stay one JSON document for a script.
+            print(_shown(len(rows), total, args.offset), file=sys.stderr if args.json else sys.stdout)
         return 0
 
     return _run(args, work)
+
+
+def _shown(count: int, total: int, offset: int) -> str:
+    """The line under a page of the links listing: which rows it showed, of how many."""
+    if not count:
+        return f"showing none of {total} rows (--offset {offset} is past the end)"
+    return f"showing {count} of {total} rows ({offset + 1} to {offset + count})"
+
+
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = least - 1
+        if number < least:
+            raise argparse.ArgumentTypeError(f"not a whole number of at least {least}: {text!r}")
+        return number
+
+    return parse
 
 
 def _link(args: argparse.Namespace) -> int:

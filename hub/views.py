@@ -12,6 +12,11 @@ from hub.store import name_key
 from hub.transforms import IDENTITY, build_transform
 from hub.types import PageRequest, RemoteRecord, is_blank
 
+LINKS_PAGE = 200
+"""How many rows of the links listing one answer holds unless asked for another number."""
+LINKS_PAGE_MAX = 1000
+"""The most rows of the links listing one answer holds; the rest are a later page, never dropped."""
+
 
 def remote_hidden(hub: Hub, contract: EntityContract) -> Callable[[dict[str, Any]], bool]:
     """How to tell from a remote record's data that it is hidden: its value for the home field ``hidden``.
@@ -87,7 +92,7 @@ async def link_rows(
                     }
                 )
         if show in ("all", "unmatched"):
-            for home in await hub.store.unlinked_home(connection, name, search=search, limit=1000):
+            for home in await hub.store.unlinked_home(connection, name, search=search):
                 rows.append(
                     {
                         "entity": name,
@@ -101,6 +106,23 @@ async def link_rows(
                     }
                 )
     return rows if show_hidden else [row for row in rows if not row["hidden"]]
+
+
+async def link_page(
+    hub: Hub,
+    connection: str,
+    *,
+    entity: str | None = None,
+    show: str = "all",
+    search: str = "",
+    show_hidden: bool = True,
+    limit: int | None = LINKS_PAGE,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows ``offset`` to ``offset + limit`` (or to the end) of the filtered links listing, in its order, and how many
+    it has in all."""
+    rows = await link_rows(hub, connection, entity=entity, show=show, search=search, show_hidden=show_hidden)
+    return rows[offset : None if limit is None else offset + limit], len(rows)
 
 
 async def import_candidates(
