@@ -178,23 +178,28 @@ async def sync_record(call: Call, mode: Mode) -> Any:
         raise ApiError(409, str(exc)) from None
     linked = None
     if not await call.hub.store.links_by_home(name, record.entity, [home_id]):
-        linked = await link_by_name(call, name, record)
+        linked = await link_by_name(call.hub, name, record, actor=call.user.name)
     answer = await run_sync(call, name, Scope(entities=(record.entity,), record_ids=(home_id,), mode=mode))
     if linked is not None and isinstance(answer, dict):
-        answer["linked"] = f"linked: exact name {record.name!r} to {name} {linked.entity} {linked.remote_id}"
+        answer["linked"] = linked_note(name, record, linked)
     return answer
 
 
-async def link_by_name(call: Call, name: str, record: HomeRecord) -> Link:
+async def link_by_name(hub: Hub, name: str, record: HomeRecord, *, actor: str) -> Link:
     """Link an unlinked home record to the remote record of its exact name, as the contract matches; 409 if none."""
-    plugin = call.hub.config.connections[name].plugin
-    contract = call.hub.registry.contracts[plugin]
-    title = call.hub.registry.systems[plugin].title or contract.system
-    link = await link_same_name(call.hub.store, name, contract.entity(record.entity), record, system=title,
-                                actor=call.user.name, at=call.hub.clock())
+    plugin = hub.config.connections[name].plugin
+    contract = hub.registry.contracts[plugin]
+    title = hub.registry.systems[plugin].title or contract.system
+    link = await link_same_name(hub.store, name, contract.entity(record.entity), record, system=title,
+                                actor=actor, at=hub.clock())
     if link is None:
         raise ApiError(409, f"{record.entity} {record.name!r} is not linked on {name}: link or export it first")
     return link
+
+
+def linked_note(name: str, record: HomeRecord, link: Link) -> str:
+    """What a pull or newest sync says when it linked the record first."""
+    return f"linked: exact name {record.name!r} to {name} {link.entity} {link.remote_id}"
 
 
 async def pull_record(call: Call) -> Any:

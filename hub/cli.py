@@ -182,14 +182,18 @@ def _sync(args: argparse.Namespace) -> int:
 
     async def work(hub: Hub) -> int:
         checked = await _checked_scope(hub, args.connection, scope)
+        # A dry run writes nothing, so it does not link either.
+        linked = None if args.dry_run else await _linked_first(hub, args.connection, checked, args.actor)
         bar = ProgressBar(sys.stderr) if (args.create_home or args.create_remote) and not args.json else None
         result = await hub.sync(args.connection, checked, trigger="manual", actor=args.actor, dry_run=args.dry_run,
                                 on_progress=bar.update if bar else None)
         if bar:
             bar.close()
         if args.json:
-            print(json.dumps(result.__dict__, indent=2, default=str))
+            print(json.dumps({**result.__dict__, **({"linked": linked} if linked else {})}, indent=2, default=str))
         else:
+            if linked:
+                print(linked)
             print(f"run {result.run_id or '(dry run)'} of {result.connection}: {result.status}")
             print(result.summary)
             if args.dry_run:
@@ -236,6 +240,23 @@ async def _checked_scope(hub: Hub, connection: str, scope: Scope) -> Scope:
         raise HubError("--remote: name the entity type the remote ids belong to with --entity")
     check_fields(hub, connection, entities, scope.fields)
     return replace(scope, entities=entities)
+
+
+async def _linked_first(hub: Hub, connection: str, scope: Scope, actor: str) -> str | None:
+    """Link one unlinked ``--record`` by exact name before a pull or newest sync of it, as the API's pull does."""
+    from hub.api_links import link_by_name, linked_note
+
+    if scope.mode == "contract" or len(scope.record_ids) != 1 or scope.remote_ids:
+        return None
+    if scope.create_home or scope.create_remote:
+        return None
+    record = await hub.store.record(scope.record_ids[0])
+    if record is None or record.entity not in scope.entities:
+        return None
+    if await hub.store.links_by_home(connection, record.entity, [record.id]):
+        return None
+    link = await link_by_name(hub, connection, record, actor=actor)
+    return linked_note(connection, record, link)
 
 
 class ProgressBar:
