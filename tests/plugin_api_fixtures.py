@@ -41,6 +41,12 @@ def answer(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
+def item_of(result: dict[str, Any], **wanted: Any) -> dict[str, Any]:
+    """The one item of a run result with these values."""
+    (item,) = [item for item in result["items"] if all(item[key] == value for key, value in wanted.items())]
+    return item
+
+
 class ApiSteps:
     """What a person does through the hub's API; mixed into a plugin rig."""
 

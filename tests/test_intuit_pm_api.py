@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from plugins.intuit_pm.transforms import KARBON_ADDRESS
-from tests.plugin_api_fixtures import KarbonApiRig, answer, karbon_api_rig
+from tests.plugin_api_fixtures import KarbonApiRig, answer, item_of, karbon_api_rig
 
 HUB_ADDRESS = {"lines": "1 Hub St", "city": "Hubtown", "region": "NSW", "postcode": "2000", "country": "AU"}
 SYSTEM = "Intuit Practice Management (Karbon)"
@@ -23,12 +23,6 @@ async def rig() -> AsyncIterator[KarbonApiRig]:
     async with karbon_api_rig() as opened:
         yield opened
         assert opened.violations == []
-
-
-def item_of(result: dict[str, Any], **wanted: Any) -> dict[str, Any]:
-    """The one item of a run result with these values."""
-    (item,) = [item for item in result["items"] if all(item[key] == value for key, value in wanted.items())]
-    return item
 
 
 async def linked_account(rig: KarbonApiRig, **card: Any) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from hub.verifiers import sign_karbon
 from hub.workers import process_due
 from plugins.intuit_pm.simulator import CONTACT
 from tests.intuit_pm_fixtures import SIGNING_KEY, card
-from tests.plugin_api_fixtures import ADMIN_TOKEN, KarbonApiRig, answer, bearer, karbon_api_rig
+from tests.plugin_api_fixtures import ADMIN_TOKEN, KarbonApiRig, answer, bearer, item_of, karbon_api_rig
 
 WEBHOOKS = "https://hub.example/webhooks/karbon"
 NO_MATCH = "header 'Signature' does not match the body under any signing key"
@@ -35,12 +35,6 @@ async def rig() -> AsyncIterator[KarbonApiRig]:
     async with karbon_api_rig() as opened:
         yield opened
         assert opened.violations == []
-
-
-def item_of(result: dict[str, Any], **wanted: Any) -> dict[str, Any]:
-    """The one item of a run result with these values."""
-    (item,) = [item for item in result["items"] if all(item[key] == value for key, value in wanted.items())]
-    return item
 
 
 def subscribed(rig: KarbonApiRig) -> httpx.ASGITransport:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugin_api_fixtures import QboApiRig, answer, qbo_api_rig
+from tests.plugin_api_fixtures import QboApiRig, answer, item_of, qbo_api_rig
 from tests.quickbooks_fixtures import SALE
 
 
@@ -26,12 +26,6 @@ async def rig() -> AsyncIterator[QboApiRig]:
 async def sending_all() -> AsyncIterator[QboApiRig]:
     async with qbo_api_rig(options={"send_all": True}) as opened:
         yield opened
-
-
-def item_of(result: dict[str, Any], **wanted: Any) -> dict[str, Any]:
-    """The one item of a run result with these values."""
-    (item,) = [item for item in result["items"] if all(item[key] == value for key, value in wanted.items())]
-    return item
 
 
 async def linked_customer(rig: QboApiRig, name: str, **remote: Any) -> tuple[str, str]:
