@@ -642,8 +642,11 @@ class EntitySync:
     async def _link_same_name(self, record: HomeRecord) -> Item | None:
         """Link a home-only record to the one unlinked remote record with its exact name, if the contract matches by
         name and there is one (several: skipped, for a person); None when there is none."""
-        by_name = any(rule["type"] == "exact_name" for rule in self.contract.match) and name_key(record.name)
-        same_name = await self.store.unlinked_remote(self.connection, self.entity, named=record.name) if by_name else []
+        rule = next((rule for rule in self.contract.match if rule["type"] == "exact_name"), None)
+        same_name = await self.store.unlinked_remote(self.connection, self.entity, named=record.name) if (
+            rule and name_key(record.name)) else []
+        if rule and not rule.get("case_insensitive", True):  # the contract compares names as written
+            same_name = [row for row in same_name if row["name"] == record.name]
         if not same_name:
             return None
         if len(same_name) > 1:

@@ -593,6 +593,23 @@ async def test_a_remote_change_the_rules_keep_out_is_a_run_item_that_says_why(ri
     assert await rig.store.run_items(again.run_id) == []  # said once: the next run has nothing new to say
 
 
+async def test_a_new_record_links_by_name_only_as_the_contracts_name_rule_compares(rig: Rig):
+    """QuickBooks compares names as written: "Acme Pty" is not its "ACME PTY", so the hub's record is created."""
+    rig.use(entity=contact_entity(KARBON_LIKE, match=[{"type": "exact_name", "case_insensitive": False}],
+                                  create={"to_home": "on_request", "to_remote": "auto"}))
+    shouting = rig.remote.add("contact", {"Name": "ACME PTY"})
+    await rig.sync(Scope(allow_empty_home=True))
+    rig.clock.tick()
+    record = await create_record(rig.store, "contact", {"name": "Acme Pty"}, actor="amy", at=rig.clock(),
+                                 connections=["mem"])
+
+    await rig.sync()
+
+    (link,) = await rig.store.list_links("mem")
+    assert link.home_id == record.id and link.remote_id != shouting
+    assert sorted(row["Name"] for row in rig.remote.records["contact"].values()) == ["ACME PTY", "Acme Pty"]
+
+
 async def test_first_sync_into_an_empty_home_is_refused_when_the_contract_asks(rig: Rig):
     rig.use(options={"refuse_first_sync_into_empty_home": {"default": True, "description": "caution"}})
     rig.remote.add("contact", {"Name": "Ada"})
