@@ -191,16 +191,23 @@ async def test_a_line_naming_an_item_not_in_quickbooks_yet_fails_its_invoice_nam
     assert result.status == "completed with 1 error", result
 
 
-async def test_a_line_quickbooks_moved_to_an_item_no_home_item_is_linked_to_fails_naming_the_item_id(rig: QboRig):
+async def moved_to_an_unknown_item(rig: QboRig, number: str) -> tuple[HomeRecord, str, str, HomeRecord]:
+    """An invoice for a proxied item, recorded; then QuickBooks moves its line to "Glue", which the hub has not.
+    Returns the invoice, its QuickBooks Id, Glue's Item Id and the proxied home item."""
     _tape_id, blue = await proxied_item(rig)
     acme = await linked_customer(rig)
-    invoice = await rig.load("invoice", "1004", customer=acme.id, lines=[sold(blue)])
+    invoice = await rig.load("invoice", number, customer=acme.id, lines=[sold(blue)])
     await rig.sync()
     remote_id = await rig.remote_id(invoice)
     assert remote_id is not None
     (glue_id,) = rig.seed("Item", {"Name": "Glue", "Type": "NonInventory"})
     line = {"Amount": 10.0, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": glue_id}}}
     rig.edit_remote("Invoice", remote_id, Line=[line])
+    return invoice, remote_id, glue_id, blue
+
+
+async def test_a_line_quickbooks_moved_to_an_item_no_home_item_is_linked_to_fails_naming_the_item_id(rig: QboRig):
+    invoice, remote_id, glue_id, blue = await moved_to_an_unknown_item(rig, "1004")
     before = len(rig.writes())
 
     result = await rig.sync(Scope(entities=("invoice",)))
@@ -216,15 +223,7 @@ async def test_a_line_quickbooks_moved_to_an_item_no_home_item_is_linked_to_fail
 
 
 async def test_a_hub_edit_waits_while_quickbooks_names_an_unknown_item_and_goes_once_it_is_imported(rig: QboRig):
-    _tape_id, blue = await proxied_item(rig)
-    acme = await linked_customer(rig)
-    invoice = await rig.load("invoice", "1005", customer=acme.id, lines=[sold(blue)])
-    await rig.sync()
-    remote_id = await rig.remote_id(invoice)
-    assert remote_id is not None
-    (glue_id,) = rig.seed("Item", {"Name": "Glue", "Type": "NonInventory"})
-    line = {"Amount": 10.0, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": glue_id}}}
-    rig.edit_remote("Invoice", remote_id, Line=[line])
+    invoice, remote_id, glue_id, _blue = await moved_to_an_unknown_item(rig, "1005")
     await rig.edit_at_home(invoice, memo="Thank you")
 
     waiting = await rig.sync(Scope(entities=("invoice",)))
