@@ -553,13 +553,20 @@ class EntitySync:
 
     def _remote_changed(self, record: RemoteRecord, link: Link | None, values: dict[str, Any]
                         ) -> dict[str, datetime | None]:
-        """When each remote value changed: now-ish if it differs from what the hub last saw, else as remembered."""
+        """When each remote value changed: now-ish if it differs from what the hub last saw, else as remembered.
+
+        A value that differs changed after the link's last sync, whatever the system's clock says: QuickBooks
+        stamps whole seconds, so an edit made in the same second as that sync would otherwise read as older than
+        the values the sync wrote at home, and a 'newest' rule would send them back over it.
+        """
         observed = record.modified_at or self.run.started_at
         if link is None:
             return dict.fromkeys(values, observed)
+        last_synced = parse_iso(link.last_synced_at)
+        changed = observed if last_synced is None else max(observed, last_synced + timedelta(microseconds=1))
         return {
             f: (parse_iso(link.remote_changed.get(f)) or observed)
-            if f in link.remote_snapshot and same(link.remote_snapshot[f], v) else observed
+            if f in link.remote_snapshot and same(link.remote_snapshot[f], v) else changed
             for f, v in values.items()
         }
 

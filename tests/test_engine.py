@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,25 @@ async def test_newest_rule_takes_the_side_changed_last_field_by_field(rig: Rig):
     assert ada.fields["title"] == "Dr"
     assert ada.fields["email"] == "new@home.example"
     assert rig.remote.get("contact", remote_id)["Email"] == "new@home.example"
+
+
+async def test_newest_rule_takes_a_remote_edit_stamped_in_the_same_second_as_the_last_sync(rig: Rig):
+    """QuickBooks stamps whole seconds: an edit made just after a sync reads as older than it, and is still news."""
+    rig.use([field_rule("email", "Email", ("newest", "newest"), ("newest", "newest"))])
+    await rig.home("Ada", email="old@home.example")
+    rig.clock.tick()
+    remote_id = rig.remote.add("contact", {"Name": "Ada", "Email": "pulled@remote.example"})
+    await rig.sync()  # the remote value is newer: pulled, and stamped at home with the sync's moment
+    assert (await rig.home_named("Ada")).fields["email"] == "pulled@remote.example"
+
+    rig.remote.edit("contact", remote_id, {"Email": "edited@remote.example"})
+    rig.remote.records["contact"][remote_id]["Modified"] = rig.clock() - timedelta(seconds=0.5)
+    writes_before = [c for c in rig.remote.calls if c[0] != "list"]
+    await rig.sync()
+
+    assert (await rig.home_named("Ada")).fields["email"] == "edited@remote.example"
+    assert rig.remote.get("contact", remote_id)["Email"] == "edited@remote.example"
+    assert [c for c in rig.remote.calls if c[0] != "list"] == writes_before
 
 
 async def test_mirror_copies_a_blank_and_never_leaves_a_field_alone(rig: Rig):
