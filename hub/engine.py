@@ -133,6 +133,8 @@ class Engine:
             summary = summary_of(run)
             if not dry_run and (await self.store.connection_state(self.name))["reauth_required"]:
                 await self.store.set_connection_state(self.name, reauth_required=None)
+        except StillPaused as exc:
+            status, summary = f"paused until {iso(exc.until)}", str(exc)
         except RateLimited as exc:
             await self.pause(exc.until, str(exc), actor=actor)
             status, summary = f"paused until {iso(exc.until)}", f"{exc}; {summary_of(run)}"
@@ -162,7 +164,7 @@ class Engine:
         state = await self.store.connection_state(self.name)
         until = parse_iso(state["paused_until"])
         if until and until > self.clock():
-            raise RateLimited(f"{self.name} is paused: {state['pause_reason']}", until)
+            raise StillPaused(f"{self.name} is paused: {state['pause_reason']}", until)
 
     async def _refuse_unsafe_first_sync(self, scope: Scope, entities: list[str]) -> None:
         if scope.allow_empty_home or scope.create_home or not self.options.get("refuse_first_sync_into_empty_home"):
@@ -182,6 +184,10 @@ class Engine:
 
 class RefusedRun(SyncError):
     """A run the hub will not start, with the reason and what to do."""
+
+
+class StillPaused(RateLimited):
+    """A run asked for while an earlier limit's pause lasts: the pause and its reason stand as they are."""
 
 
 

@@ -428,8 +428,14 @@ async def test_a_429_pauses_the_connection_until_karbon_says_to_retry(rig: Karbo
     assert paused.status == f"paused until {iso(until)}"
     assert (await rig.hub.store.connection_state(CONNECTION))["paused_until"] == iso(until)
     calls = len(rig.calls())
-    assert (await rig.sync()).status == f"paused until {iso(until)}"
+    state = await rig.hub.store.connection_state(CONNECTION)
+    refused = await rig.sync()
+    assert refused.status == f"paused until {iso(until)}"
+    assert refused.summary == f"{CONNECTION} is paused: {state['pause_reason']}"
     assert len(rig.calls()) == calls
+    # The pause stands as it was: its reason is not wrapped again, and the activity log says it once.
+    assert await rig.hub.store.connection_state(CONNECTION) == state
+    assert [e["kind"] for e in await rig.hub.store.activity(limit=50)].count("paused") == 1
 
     rig.clock.advance(11)
     assert ok(await rig.sync())
