@@ -25,6 +25,8 @@ A webhook sync of their type in this process is waited for instead (``Hub.scopes
 """
 PAUSE_FLOOR = timedelta(seconds=1)
 """The shortest wait for events whose connection is paused, so a pause ending this instant is not spun on."""
+REAUTH_DELAY = timedelta(minutes=5)
+"""How often events of a connection waiting for re-authorisation look again (no attempt is spent on it)."""
 STOPPED = "the hub stopped while it ran"
 """The summary of a background run a stopped process left running, closed at start-up."""
 
@@ -71,7 +73,13 @@ async def process_due(hub: Hub, *, limit: int = 50) -> int:
             await inbox.fail(hub.store, group, f"{type(exc).__name__}: {exc}", at=hub.clock())
             continue
         if result.status == "success" or result.status.startswith("completed"):
-            await inbox.finish(hub.store, [e["id"] for e in group], at=hub.clock())
+            failed = await _failed_records(hub, result.run_id, ids) if result.status != "success" else {}
+            await inbox.finish(hub.store, [e["id"] for e in group if e["remote_id"] not in failed], at=hub.clock())
+            for remote_id, error in failed.items():
+                await inbox.fail(hub.store, [e for e in group if e["remote_id"] == remote_id], error, at=hub.clock())
+        elif result.status == "re-authorisation required":
+            # Nothing syncs until a person re-authorises: the events wait for that, spending no attempts.
+            await inbox.release(hub.store, [e["id"] for e in group], at=hub.clock(), delay=REAUTH_DELAY)
         elif result.status.startswith("paused"):
             # A pause is the vendor's "not now", not a failure: spending attempts on it would dead-letter events.
             await inbox.release(
@@ -80,6 +88,18 @@ async def process_due(hub: Hub, *, limit: int = 50) -> int:
         else:
             await inbox.fail(hub.store, group, f"sync {result.status}: {result.summary}", at=hub.clock())
     return len(events)
+
+
+async def _failed_records(hub: Hub, run_id: int | None, remote_ids: tuple[str, ...]) -> dict[str, str]:
+    """The announced records a run failed on, each with its error (another record's failure is not theirs)."""
+    if run_id is None:
+        return {}
+    wanted = set(remote_ids)
+    return {
+        item["remote_id"]: f"{item['name'] or item['remote_id']}: {item['error'] or item['reason']}"
+        for item in await hub.store.run_items(run_id)
+        if item["action"] == "failed" and item["remote_id"] in wanted
+    }
 
 
 async def _pause_left(hub: Hub, connection: str) -> timedelta:

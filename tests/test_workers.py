@@ -135,6 +135,64 @@ async def test_a_failing_event_backs_off_then_is_dead_lettered_and_replay_proces
     assert row["status"] == "done"
 
 
+async def test_an_event_whose_record_fails_is_retried_while_the_others_of_its_run_are_done(
+    hub: Hub, remote: MemoryRemote
+):
+    ada = remote.add("contact", {"Name": "Ada", "Email": "ada@remote.example"})
+    bob = remote.add("contact", {"Name": "Bob"})
+    await announce(hub, ada)
+    await announce(hub, bob)
+    await process_due(hub)
+    hub.clock.tick()
+    (home_ada,) = [r for r in await hub.store.list_records("contact") if r.name == "Ada"]
+    await edit_record(hub.store, home_ada.id, {"email": "ada@home.example"}, actor="tester", at=hub.clock(),
+                      connections=["mem"])
+    remote.fail_writes["Ada"] = "the system refused Ada"
+    hub.clock.tick()
+    for remote_id in (ada, bob):
+        remote.edit("contact", remote_id, {"Title": "Dr"})
+        await announce(hub, remote_id, event_id=f"edit {remote_id}")
+
+    await process_due(hub)
+
+    (run, _first) = await hub.store.runs()
+    assert run["status"] == "completed with 1 error"
+    edits = {row["remote_id"]: row for row in (await inbox.list_events(hub.store))[:2]}  # newest first
+    assert edits[bob]["status"] == "done"
+    failed = edits[ada]
+    assert failed["status"] == "pending" and failed["attempts"] == 1
+    assert "the system refused Ada" in failed["last_error"]
+
+    del remote.fail_writes["Ada"]
+    hub.clock.now = parse_iso(failed["next_attempt_at"])
+    await process_due(hub)
+    assert {row["status"] for row in await inbox.list_events(hub.store)} == {"done"}
+    assert remote.get("contact", ada)["Email"] == "ada@home.example"
+
+
+async def test_events_wait_without_spending_attempts_while_the_connection_needs_re_authorisation(
+    hub: Hub, remote: MemoryRemote, monkeypatch
+):
+    remote_id = remote.add("contact", {"Name": "Ada"})
+    await announce(hub, remote_id)
+    real_sync = hub.sync
+
+    async def refused(*args, **kwargs):
+        result = await real_sync(*args, **kwargs)
+        return replace(result, status="re-authorisation required", summary="mem: refresh token refused")
+
+    monkeypatch.setattr(hub, "sync", refused)
+    for _ in range(inbox.MAX_ATTEMPTS + 2):
+        await process_due(hub)
+        (row,) = await inbox.list_events(hub.store)
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+        hub.clock.now = parse_iso(row["next_attempt_at"])
+
+    monkeypatch.setattr(hub, "sync", real_sync)
+    await process_due(hub)
+    assert (await inbox.list_events(hub.store))[0]["status"] == "done"
+
+
 async def test_an_event_for_a_type_the_contract_lacks_is_dead_lettered_naming_it(hub: Hub):
     await announce(hub, "X1", entity="invoice")
     for _ in range(inbox.MAX_ATTEMPTS):
