@@ -127,18 +127,26 @@ async def inbox_worker(hub: Hub, wake: asyncio.Event, *, poll: float = 1.0) -> N
 
 
 def timer_tasks(hub: Hub, *, sleep: Sleep = asyncio.sleep) -> list[asyncio.Task[None]]:
-    """One task per scheduled connection, running its automatic syncs (``sleep`` lets tests move a fake clock)."""
+    """One task per scheduled connection, running its automatic syncs (``sleep`` lets tests move a fake clock).
+
+    A connection with ``sync_on_start`` and no schedule gets a task that syncs it once, at start-up (seed 004's
+    "Sync on start up" without "Auto (timed) sync").
+    """
     tasks = []
     for name, connection in sorted(hub.config.connections.items()):
-        if not connection.schedule or name in hub.unavailable:
+        if name in hub.unavailable or not (connection.schedule or connection.sync_on_start):
             continue
-        schedule = parse_schedule(connection.schedule)
 
         async def job(name: str = name) -> None:
             try:
                 await hub.sync(name, trigger="timer", actor="scheduler")
             except AlreadyRunning as exc:  # another process's sync, or webhook syncs outlasting the wait: skipped
                 log.info("skipped the timer sync of %s: %s", name, exc)
+
+        if not connection.schedule:
+            tasks.append(asyncio.create_task(job(), name=f"start-up sync:{name}"))
+            continue
+        schedule = parse_schedule(connection.schedule)
 
         async def last_run(name: str = name) -> datetime | None:
             return await _last_whole_run(hub, name)

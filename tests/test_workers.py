@@ -424,6 +424,19 @@ async def test_a_connections_schedule_runs_timer_syncs(timed_hub: Hub, remote: M
     assert {run["actor"] for run in await timed_hub.store.runs()} == {"scheduler"}
 
 
+async def test_sync_on_start_without_a_schedule_syncs_once_at_start_up(tmp_path: Path, remote: MemoryRemote):
+    remote.add("contact", {"Name": "Ada"})
+    hub = await open_memory_hub(tmp_path, remote, sync_on_start=True)
+    try:
+        tasks = timer_tasks(hub)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        (run,) = await hub.store.runs()
+        assert (run["trigger"], run["actor"], run["status"]) == ("timer", "scheduler", "success")
+        assert await home_names(hub) == ["Ada"]
+    finally:
+        await hub.close()
+
+
 async def test_ticks_missed_while_the_hub_was_down_run_once_not_once_each(timed_hub: Hub):
     start = timed_hub.clock()
     await timed_hub.sync("mem", trigger="timer", actor="scheduler")
