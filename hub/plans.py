@@ -117,7 +117,9 @@ def describe_rule(rule: dict[str, Any], value: str) -> str:
 
 
 def summary_of(run: Run) -> str:
+    """The run's counts in a line, opening with seed 003's words when some records failed."""
     counts = run.counts
-    return ", ".join(f"{counts[key]} {key}" for key in ("seen", "created", "updated", "unchanged", "skipped",
+    line = ", ".join(f"{counts[key]} {key}" for key in ("seen", "created", "updated", "unchanged", "skipped",
                                                          "failed"))
+    return f"Some errors were encountered during the sync: {line}" if counts["failed"] else line
 

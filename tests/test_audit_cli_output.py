@@ -79,7 +79,12 @@ def test_runs_lists_each_summary_in_full_with_its_failed_count(capsys, config: P
 
     _, out, _ = rig.hub_cli(capsys, "runs")
 
-    assert re.search(r"^2\s.*completed with 1 error\s+\S+\s+1 seen, 0 created, .*, 0 skipped, 1 failed$", out, re.M)
+    assert re.search(
+        r"^2\s.*completed with 1 error\s+\S+\s+Some errors were encountered during the sync: "
+        r"1 seen, 0 created, .*, 0 skipped, 1 failed$",
+        out,
+        re.M,
+    )
 
 
 def test_plugins_prints_a_long_contract_path_in_full(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
