@@ -9,12 +9,13 @@ from starlette.responses import Response
 from hub.api_http import ApiError, Call, Json, api
 from hub.api_runs import CONNECTION_NAME, check_entities, result_json, run_sync
 from hub.api_schemas import IDS, IMPORT_CANDIDATE, LINK, LINK_ROW, RUN_RESULT, listing
+from hub.contracts import EntityContract
 from hub.engine import Mode, Scope
 from hub.errors import SyncError
-from hub.linking import delink, link_by_hand, link_same_name, report_csv
+from hub.linking import LinkRefused, delink, link_by_hand, link_same_name, remember_found, report_csv
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runtime import Hub
-from hub.store import HomeRecord, Link
+from hub.store import HomeRecord, Link, name_key
 from hub.views import LINKS_PAGE, LINKS_PAGE_MAX, import_candidates, link_page
 
 ENTITY = {"type": "string", "minLength": 1}
@@ -89,18 +90,19 @@ async def list_import_candidates(call: Call) -> list[dict[str, Any]]:
     """The import list: remote records never brought in (or all of them), hidden ones on request."""
     name = call.path["name"]
     call.connection(name)
-    (entity,) = check_entities(call.hub, name, [call.query["entity"]], "entity")
-    contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin].entity(entity)
+    return await import_list(call.hub, name, call.query["entity"], show_synced=flag_on(call, "show_synced"),
+                             show_hidden=flag_on(call, "show_hidden"))
+
+
+async def import_list(hub: Hub, name: str, entity: str, *, show_synced: bool,
+                      show_hidden: bool) -> list[dict[str, Any]]:
+    """The import list of one type, or why there is none (409, 503); the API's and ``hub import-list``'s."""
+    (entity,) = check_entities(hub, name, [entity], "entity")
+    contract = hub.registry.contracts[hub.config.connections[name].plugin].entity(entity)
     if contract.create_to_home == "never":
         raise ApiError(409, f"{name} never creates {entity} records in the hub, so it has nothing to import")
     try:
-        return await import_candidates(
-            call.hub,
-            name,
-            entity,
-            show_synced=flag_on(call, "show_synced"),
-            show_hidden=flag_on(call, "show_hidden"),
-        )
+        return await import_candidates(hub, name, entity, show_synced=show_synced, show_hidden=show_hidden)
     except NotImplementedError as exc:
         raise ApiError(409, str(exc)) from None
     except SyncError as exc:
@@ -190,11 +192,29 @@ async def link_by_name(hub: Hub, name: str, record: HomeRecord, *, actor: str) -
     plugin = hub.config.connections[name].plugin
     contract = hub.registry.contracts[plugin]
     title = hub.registry.systems[plugin].title or contract.system
-    link = await link_same_name(hub.store, name, contract.entity(record.entity), record, system=title,
-                                actor=actor, at=hub.clock())
+    entity = contract.entity(record.entity)
+    if name_key(record.name) and not await hub.store.unlinked_remote(name, record.entity, named=record.name):
+        # Seed 003: "Pull Current Contact" finds the contact in the system, listed by the hub or not.
+        await find_by_name(hub, name, entity, record, title)
+    link = await link_same_name(hub.store, name, entity, record, system=title, actor=actor, at=hub.clock())
     if link is None:
         raise ApiError(409, f"{record.entity} {record.name!r} is not linked on {name}: link or export it first")
     return link
+
+
+async def find_by_name(hub: Hub, name: str, contract: EntityContract, record: HomeRecord, title: str) -> None:
+    """Look a record's name up in the system and keep what it finds as unmatched records; 409 when the system has
+    none of that name to link (503 when it cannot be asked); nothing when it cannot look records up by name."""
+    try:
+        found = await hub.system(name).find_by_names(record.entity, [record.name])
+    except SyncError as exc:
+        raise ApiError(503, f"could not look up {record.entity} {record.name!r} in {name}: {exc}") from None
+    if found is None:
+        return
+    if not await remember_found(hub.store, name, contract, found, system=title, at=hub.clock()):
+        raise LinkRefused(f"{record.entity} {record.name!r} is not linked on {name}, and {title} has no "
+                          f"{record.entity} named {record.name!r} that is not linked already: export the record "
+                          "to create it")
 
 
 def linked_note(name: str, record: HomeRecord, link: Link) -> str:
@@ -217,15 +237,20 @@ async def link_report(call: Call) -> Response:
     name = call.path["name"]
     call.connection(name)
     (entity,) = check_entities(call.hub, name, [call.query["entity"]], "entity")
-    plugin = call.hub.config.connections[name].plugin
-    contract = call.hub.registry.contracts[plugin]
-    title = call.hub.registry.systems[plugin].title or contract.system
-    text = await report_csv(call.hub.store, name, contract.entity(entity), title)
+    text = await report_text(call.hub, name, entity)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-{entity}-links.csv"'},
     )
+
+
+async def report_text(hub: Hub, name: str, entity: str) -> str:
+    """The report of one type's linked pairs, as CSV text; the API's and ``hub report``'s."""
+    plugin = hub.config.connections[name].plugin
+    contract = hub.registry.contracts[plugin]
+    title = hub.registry.systems[plugin].title or contract.system
+    return await report_csv(hub.store, name, contract.entity(entity), title)
 
 
 def _body(**properties: dict[str, Any]) -> dict[str, Any]:

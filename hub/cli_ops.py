@@ -26,10 +26,13 @@ def add_operator_commands(commands: argparse._SubParsersAction) -> None:
     links = commands.add_parser("links", help="linked and unmatched records of a connection")
     links.add_argument("connection")
     links.add_argument("--entity")
-    links.add_argument("--show", choices=["all", "linked", "unmatched", "review"], default="all")
+    links.add_argument("--show", choices=["all", "linked", "matched", "unmatched", "review"], default="all",
+                       help="which rows (matched is linked, the seeds' word)")
+    links.add_argument("--show-hidden", action="store_true",
+                       help="include hidden rows (inactive in QuickBooks), marked in a HIDDEN column")
     links.add_argument("--search", default="", help="only records whose name contains this")
-    links.add_argument("--limit", type=_count(1), help="show at most this many rows (default: all)")
-    links.add_argument("--offset", type=_count(0), default=0, help="skip this many rows first")
+    links.add_argument("--limit", type=count_at_least(1), help="show at most this many rows (default: all)")
+    links.add_argument("--offset", type=count_at_least(0), default=0, help="skip this many rows first")
     links.add_argument("--json", action="store_true")
     links.set_defaults(handler=_links)
 
@@ -76,14 +79,20 @@ def _status(args: argparse.Namespace) -> int:
 
 def _links(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
+        from hub.api_links import SHOW_ALIASES
         from hub.views import link_page
 
-        rows, total = await link_page(hub, args.connection, entity=args.entity, show=args.show, search=args.search,
-                                      limit=args.limit, offset=args.offset)
+        rows, total = await link_page(hub, args.connection, entity=args.entity,
+                                      show=SHOW_ALIASES.get(args.show, args.show), search=args.search,
+                                      show_hidden=args.show_hidden, limit=args.limit, offset=args.offset)
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
-            print(render(rows, ["entity", "state", "home_name", "home_id", "remote_name", "remote_id", "reason"]))
+            # Without --show-hidden no hidden row is listed, so the column would be blank.
+            hidden = ["hidden"] if args.show_hidden else []
+            shown = [{**row, "hidden": "hidden" if row["hidden"] else ""} for row in rows]
+            print(render(shown, ["entity", "state", *hidden, "home_name", "home_id", "remote_name", "remote_id",
+                                 "reason"]))
         if len(rows) < total:
             # On standard error under --json, so the rows stay one JSON document for a script.
             print(_shown(len(rows), total, args.offset), file=sys.stderr if args.json else sys.stdout)
@@ -99,7 +108,7 @@ def _shown(count: int, total: int, offset: int) -> str:
     return f"showing {count} of {total} rows ({offset + 1} to {offset + count})"
 
 
-def _count(least: int) -> Callable[[str], int]:
+def count_at_least(least: int) -> Callable[[str], int]:
     """An argparse type: a whole number no smaller than ``least``."""
 
     def parse(text: str) -> int:
