@@ -9,12 +9,13 @@ from starlette.responses import Response
 from hub.api_http import ApiError, Call, Json, api
 from hub.api_runs import CONNECTION_NAME, check_entities, result_json, run_sync
 from hub.api_schemas import IDS, IMPORT_CANDIDATE, LINK, LINK_ROW, RUN_RESULT, listing
+from hub.contracts import EntityContract
 from hub.engine import Mode, Scope
 from hub.errors import SyncError
-from hub.linking import delink, link_by_hand, link_same_name, report_csv
+from hub.linking import LinkRefused, delink, link_by_hand, link_same_name, remember_found, report_csv
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runtime import Hub
-from hub.store import HomeRecord, Link
+from hub.store import HomeRecord, Link, name_key
 from hub.views import LINKS_PAGE, LINKS_PAGE_MAX, import_candidates, link_page
 
 ENTITY = {"type": "string", "minLength": 1}
@@ -191,11 +192,29 @@ async def link_by_name(hub: Hub, name: str, record: HomeRecord, *, actor: str) -
     plugin = hub.config.connections[name].plugin
     contract = hub.registry.contracts[plugin]
     title = hub.registry.systems[plugin].title or contract.system
-    link = await link_same_name(hub.store, name, contract.entity(record.entity), record, system=title,
-                                actor=actor, at=hub.clock())
+    entity = contract.entity(record.entity)
+    if name_key(record.name) and not await hub.store.unlinked_remote(name, record.entity, named=record.name):
+        # Seed 003: "Pull Current Contact" finds the contact in the system, listed by the hub or not.
+        await find_by_name(hub, name, entity, record, title)
+    link = await link_same_name(hub.store, name, entity, record, system=title, actor=actor, at=hub.clock())
     if link is None:
         raise ApiError(409, f"{record.entity} {record.name!r} is not linked on {name}: link or export it first")
     return link
+
+
+async def find_by_name(hub: Hub, name: str, contract: EntityContract, record: HomeRecord, title: str) -> None:
+    """Look a record's name up in the system and keep what it finds as unmatched records; 409 when the system has
+    none of that name to link (503 when it cannot be asked); nothing when it cannot look records up by name."""
+    try:
+        found = await hub.system(name).find_by_names(record.entity, [record.name])
+    except SyncError as exc:
+        raise ApiError(503, f"could not look up {record.entity} {record.name!r} in {name}: {exc}") from None
+    if found is None:
+        return
+    if not await remember_found(hub.store, name, contract, found, system=title, at=hub.clock()):
+        raise LinkRefused(f"{record.entity} {record.name!r} is not linked on {name}, and {title} has no "
+                          f"{record.entity} named {record.name!r} that is not linked already: export the record "
+                          "to create it")
 
 
 def linked_note(name: str, record: HomeRecord, link: Link) -> str:

@@ -206,8 +206,12 @@ def _sync(args: argparse.Namespace) -> int:
                 for line in _problem_lines(result.run_id, await hub.store.run_items(result.run_id)):
                     print(line)
         ended = result.status == "success" or result.status.startswith("completed")
-        # Skipped records are a person's to look at; failed ones are errors a script must notice.
-        return 0 if ended and not result.counts.get("failed") else 1
+        # Skipped records are a person's to look at; failed ones are errors a script must notice, and so is an
+        # export of which nothing chosen went (every record skipped).
+        counts = result.counts
+        nothing_sent = checked.create_remote and counts.get("skipped") and not any(
+            counts.get(key) for key in ("created", "updated", "unchanged"))
+        return 0 if ended and not counts.get("failed") and not nothing_sent else 1
 
     return with_hub(args, work)
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from hub import outbox
 from hub.contracts import EntityContract, FieldMapping
-from hub.errors import FatalSyncError, RecordError, StaleWrite, SyncError
+from hub.errors import DuplicateName, FatalSyncError, RecordError, RetriableError, StaleWrite, SyncError
 from hub.line_references import References
+from hub.linking import remember_found
 from hub.merge import Decision, Side, decide, same
 from hub.paths import get_path
 from hub.plans import (
@@ -69,6 +70,10 @@ class EntitySync:
         """Of the page's home records, those with changes still in this connection's queue (Pending Sync here)."""
         self.unqueued: set[str] = set()
         """Records whose queued changes this run took off the queue (or, in a dry run, would have)."""
+        self.looked_up = False
+        """Whether this run looked the chosen records' names up in the system (an export of a type never listed)."""
+        self.absent: set[str] = set()
+        """Remote ids this run asked for that the system answered were deleted, with no link to apply it to."""
         self.references = References(self.store, self.connection, engine.contract)
         synced = [m.home for m in contract.synced_fields]
         self.left_out = frozenset(f for f in synced if f not in scope.fields) if scope.fields else frozenset()
@@ -84,6 +89,7 @@ class EntitySync:
         """After every type's pull: create the queued new records, push, create the rest the contract sends (Send
         All's transactions); then apply the deletes a complete listing proved."""
         if self.scope.mode != "pull":
+            await self._look_up_chosen()
             await self.flush_queue(creates=True)
         await self.push_home_changes()
         await self.create_remote_records()
@@ -94,7 +100,7 @@ class EntitySync:
         """Push queued local changes in order: those of linked records, or (``creates``, after the pull) the queued
         new records, matched by name to what the pull listed or created; stop, keeping the rest, if the system is
         unreachable. A new record waits while the connection has never listed its type (it could duplicate one)."""
-        for entry in await outbox.entries(self.store, self.connection, self.entity):
+        for entry in await self._queue():
             record = await self.store.record(entry.home_id)
             link = None if record is None else (
                 await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
@@ -138,6 +144,19 @@ class EntitySync:
                 await self._unqueue(entry, record.id)
             self.handled.add(record.id)
 
+    async def _queue(self) -> list[outbox.Entry]:
+        """The queued changes this run flushes: every one of the type in a sync of the whole type (seed 004's order);
+        only the chosen records' in a run narrowed to some (the others keep their places); none in an import."""
+        if self.scope.create_home:
+            return []
+        if not (self.scope.record_ids or self.scope.remote_ids):
+            return await outbox.entries(self.store, self.connection, self.entity)
+        chosen = set(self.scope.record_ids)
+        if self.scope.remote_ids:
+            links = await self.store.links_by_remote(self.connection, self.entity, list(self.scope.remote_ids))
+            chosen.update(link.home_id for link in links.values())
+        return await outbox.entries(self.store, self.connection, self.entity, home_ids=chosen)
+
     async def _unqueue(self, entry: outbox.Entry, record_id: str | None) -> None:
         """Take a queued change off the queue (a dry run only notes that it would, for the pull that follows)."""
         if record_id is not None:
@@ -154,8 +173,9 @@ class EntitySync:
         return sorted(self.left_unsent.intersection(fields))
 
     async def _listed(self) -> bool:
-        """Whether this run or an earlier one listed this type's remote records on the connection."""
-        if self.listed:
+        """Whether this run or an earlier one listed this type's remote records on the connection (or this run looked
+        the chosen records' names up, which is as good for them)."""
+        if self.listed or self.looked_up:
             return True
         row = await self.store.fetchone("SELECT listed_at FROM cursors WHERE connection = ? AND entity = ?",
                                         (self.connection, self.entity))
@@ -205,7 +225,19 @@ class EntitySync:
         self.listed = not self.scope.remote_ids
         if not self.run.dry_run:
             await self._save_cursor(watermark=self._next_watermark(cursor["watermark"], newest), token=None)
+        if self.scope.create_home:
+            await self._report_missing()
         return complete and self.run.counts["failed"] == 0
+
+    async def _report_missing(self) -> None:
+        """An import of ids the system does not have (or no longer has): a failed item for each, saying so."""
+        system = self.engine.contract.system
+        for remote_id in dict.fromkeys(self.scope.remote_ids):
+            if remote_id in self.seen_remote and remote_id not in self.absent:
+                continue
+            error = f"{system} has no {self.entity} {remote_id}"
+            await self._commit_item(Item(self.entity, "failed", f"not imported: {error}", None, remote_id, "",
+                                         error=error))
 
     async def _list_page(self, request: PageRequest) -> Page:
         """One page from the plugin; anything it raises that is not a hub error stops the run, naming the plugin."""
@@ -293,6 +325,36 @@ class EntitySync:
                 batch = []
         if batch:
             await self._create_new(batch, queued=False)
+
+    async def _look_up_chosen(self) -> None:
+        """An export of chosen records of a type the connection never listed: look their names up in the system
+        first, so that each links to a record of its exact name there and only the rest are created."""
+        if not (self.scope.create_remote and self.scope.record_ids) or self.contract.pull_only or await self._listed():
+            return
+        records = [r for r in (await self.store.records(self.scope.record_ids)).values()
+                   if r.entity == self.entity and r.deleted_at is None]
+        linked = await self.store.links_by_home(self.connection, self.entity, [r.id for r in records])
+        names = sorted({r.name for r in records if r.id not in linked and name_key(r.name)})
+        if names and await self._find_named(names) is not None:
+            self.looked_up = True
+
+    async def _find_named(self, names: list[str]) -> int | None:
+        """Look records up in the system by name and keep those not linked as unmatched ones (how many); None when
+        the system cannot look records up by name."""
+        plugin = self.engine.contract.plugin
+        try:
+            found = await self.system.find_by_names(self.entity, names)
+        except (FatalSyncError, RetriableError):
+            raise
+        except Exception as exc:  # a refused look-up is no one record's problem, as a refused listing is not
+            raise FatalSyncError(f"{plugin} raised {type(exc).__name__} looking up {self.entity} records by name: "
+                                 f"{exc}") from exc
+        if found is None:
+            return None
+        if self.run.dry_run:
+            return len(found)
+        return await remember_found(self.store, self.connection, self.contract, found,
+                                    system=self.engine.contract.system, at=self.engine.clock())
 
     async def _first_sync_started(self) -> str:
         """When this connection's first sync began (this run's start, if it is the first)."""
@@ -682,6 +744,7 @@ class EntitySync:
         how = "queued local record" if queued else "no link and no remote record with its name"
         plans: list[Plan] = []
         wanted: list[tuple[Plan, dict[str, Any]]] = []
+        duplicates: list[tuple[Plan, HomeRecord, DuplicateName]] = []
         for record in records:
             try:
                 values = await self._create_values(record)
@@ -701,9 +764,25 @@ class EntitySync:
             except RecordError as exc:  # the whole call failed: each record in it did
                 answers = [exc] * len(wanted)
             for (plan, values), created in zip(wanted, answers, strict=True):
+                if isinstance(created, DuplicateName) and plan.home is not None:
+                    duplicates.append((plan, plan.home, created))
+                    plan.ignored = True  # reported below: linked to the record of its name, or failed
                 await self._created(plan, values, created)
         await self._apply(plans, next_token=None, checkpoint=False)
+        for plan, record, error in duplicates:
+            plan.item = await self._link_existing(record, error)
         return [plan.item for plan in plans]
+
+    async def _link_existing(self, record: HomeRecord, error: DuplicateName) -> Item:
+        """A create refused because the system has a record of that name (made there since the hub last listed the
+        type): find it by name and link to it; failed, with the system's reason, when that finds none to link."""
+        if await self._find_named([record.name]):
+            linked = await self._link_same_name(record)
+            if linked is not None:
+                return linked
+        item = self._not_created(record, error)
+        await self._commit_item(item)
+        return item
 
     async def _created(self, plan: Plan, values: dict[str, Any], created: RemoteRecord | RecordError) -> None:
         """Fill a creation's plan with the record the system made (linked), or mark it failed with its reason."""
@@ -939,6 +1018,7 @@ class EntitySync:
 
     async def _remote_deleted(self, record: RemoteRecord, link: Link | None) -> None:
         if link is None:
+            self.absent.add(record.id)
             if not self.run.dry_run:
                 async with self.store.transaction() as tx:
                     await self.store.drop_unlinked(tx, self.connection, self.entity, record.id)

@@ -9,7 +9,8 @@
     │   ├── RetriableError    back off and retry (system down, timeouts, 5xx)
     │   │   └── RateLimited   the system said "too many requests"; pause until `until`
     │   └── RecordError       skip this record, note it on its run item, go on
-    │       └── StaleWrite    the record changed remotely since it was read; re-read and re-apply
+    │       ├── StaleWrite    the record changed remotely since it was read; re-read and re-apply
+    │       └── DuplicateName a create refused: the system has a record of that name; find it and link
     └── WebhookError          a webhook refused at intake, answered with its ``status``
         ├── SignatureInvalid  401: missing, malformed or wrong signature
         ├── MalformedPayload  400: not what the vendor sends
@@ -82,6 +83,10 @@ class RecordError(SyncError):
 
 class StaleWrite(RecordError):
     """A write lost a race with another writer; re-read the record and apply the rules again."""
+
+
+class DuplicateName(RecordError):
+    """A create the system refused because it has a record of that name (one the hub has not listed yet)."""
 
 
 class WebhookError(HubError):

@@ -8,7 +8,9 @@ from datetime import datetime
 
 from hub.contracts import EntityContract
 from hub.errors import HubError
+from hub.paths import get_path
 from hub.store import HomeRecord, Link, Store, iso, name_key
+from hub.types import RemoteRecord, is_blank
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection")."""
@@ -74,6 +76,34 @@ async def link_same_name(store: Store, connection: str, contract: EntityContract
     return await link_by_hand(store, connection, contract, home.id, remote_id, actor=actor, at=at, how="matched")
 
 
+async def remember_found(store: Store, connection: str, contract: EntityContract, found: list[RemoteRecord], *,
+                         system: str, at: datetime) -> int:
+    """Keep remote records a look-up by name found as unmatched ones (not those linked already), so linking by exact
+    name finds them as it finds a listed record; a record already known keeps its place in the review queue. Returns
+    how many are unlinked."""
+    entity = contract.name
+    linked = await store.links_by_remote(connection, entity, [record.id for record in found])
+    fresh = [record for record in found if record.id not in linked and not record.deleted]
+    if not fresh:
+        return 0
+    known = {row["remote_id"]: row for record in fresh
+             for row in await store.unlinked_remote(connection, entity, named=_name_of(contract, record))}
+    rows = []
+    for record in fresh:
+        row = known.get(record.id)
+        reason = row["reason"] if row else f"unmatched: found in {system} by its name"
+        rows.append((record.id, _name_of(contract, record), record.data, iso(record.modified_at), reason,
+                     row["candidates"] if row else []))
+    async with store.transaction() as tx:
+        await store.put_unlinked_many(tx, connection, entity, rows, at)
+    return len(rows)
+
+
+def _name_of(contract: EntityContract, record: RemoteRecord) -> str:
+    name = get_path(record.data, contract.remote_name)
+    return "" if is_blank(name) else str(name)
+
+
 async def delink(store: Store, connection: str, entity: str, *, home_id: str | None = None,
                  remote_id: str | None = None, actor: str, at: datetime) -> Link:
     """Untie a link (named by either side); both records stay, and matching never ties this pair again."""
@@ -100,15 +130,20 @@ async def delink(store: Store, connection: str, entity: str, *, home_id: str | N
     return link
 
 
+REPORT_COLUMNS = {"email": "Primary Email"}
+"""Report column names that are not the field's own: the one email a hub record keeps is its primary email, as
+seed 002's report calls it ("Liscio Contact Primary Email")."""
+
+
 async def report_csv(store: Store, connection: str, contract: EntityContract, system_title: str) -> str:
     """Linked pairs as CSV: the home name and synced fields beside the remote name and fields as last synced."""
     fields = [m.home for m in contract.fields]
     out = io.StringIO()
     writer = csv.writer(out)
     label = contract.name.replace("_", " ").title()
-    writer.writerow([f"Hub {label} Name", *(f"Hub {label} {f.replace('_', ' ').title()}" for f in fields),
-                     f"{system_title} {label} Name",
-                     *(f"{system_title} {label} {f.replace('_', ' ').title()}" for f in fields)])
+    columns = [REPORT_COLUMNS.get(f, f.replace("_", " ").title()) for f in fields]
+    writer.writerow([f"Hub {label} Name", *(f"Hub {label} {c}" for c in columns),
+                     f"{system_title} {label} Name", *(f"{system_title} {label} {c}" for c in columns)])
     links = await store.list_links(connection, contract.name)
     homes = await store.records(link.home_id for link in links)
     for link in links:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,14 +36,18 @@ async def enqueue(tx: Any, *, connection: str, entity: str, home_id: str, op: st
     )
 
 
-async def entries(store: Store, connection: str, entity: str | None = None) -> list[Entry]:
-    """A connection's queued changes, oldest first."""
+async def entries(store: Store, connection: str, entity: str | None = None, *,
+                  home_ids: Collection[str] | None = None) -> list[Entry]:
+    """A connection's queued changes (of one type; of some records), oldest first."""
     sql = ("SELECT id, connection, entity, home_id, op, fields, actor, created_at, attempts, last_error "
            "FROM outbox WHERE connection = ?")
     params: list[Any] = [connection]
     if entity:
         sql += " AND entity = ?"
         params.append(entity)
+    if home_ids is not None:
+        sql += " AND home_id IN (SELECT value FROM json_each(?))"
+        params.append(dumps(sorted(home_ids)))
     return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
             for r in await store.fetchall(sql + " ORDER BY id", params)]
 

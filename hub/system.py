@@ -80,6 +80,11 @@ class System:
                 results.append(exc)
         return results
 
+    async def find_by_names(self, entity: str, names: list[str]) -> list[RemoteRecord] | None:
+        """The remote records (inactive ones too) whose name is one of ``names``; None when the system cannot look
+        records up by name, the default. The hub compares the names itself, as the contract says."""
+        return None
+
     async def update(self, entity: str, record: RemoteRecord, changes: dict[str, Any]) -> RemoteRecord:
         """Change some fields (``{remote path: value}``) of a remote record, leaving the rest as they are."""
         raise NotImplementedError(f"{self.name} cannot update {entity} records")

@@ -80,8 +80,8 @@ async def test_pull_of_a_contact_no_quickbooks_customer_is_named_after_says_to_s
         refused = await rig.standard.post(f"{rig.at}/records/{home.id}/{mode}")
         assert refused.status_code == 409
         assert refused.json()["error"] == (
-            "customer 'Bolt Inc' is not linked on qbo, and no QuickBooks Online customer named 'Bolt Inc' is known "
-            "to the hub: sync the customer list to find it, or export the record to create it"
+            "customer 'Bolt Inc' is not linked on qbo, and QuickBooks Online has no customer named 'Bolt Inc' that "
+            "is not linked already: export the record to create it"
         )
     assert await linked_rows(rig) == []
 

@@ -175,7 +175,7 @@ async def test_an_export_shows_its_progress_while_it_runs_and_ends_with_each_rec
     failed = item_of(result, action="failed")
     assert failed["home_id"] == clash.id and "Duplicate Name Exists Error" in failed["error"]
     sent = [(call.method, call.resource) for call in rig.calls()[before:] if call.method == "POST"]
-    assert sent == [("POST", "batch"), ("POST", "batch")]
+    assert [call for call in sent if call[1] != "query"] == [("POST", "batch"), ("POST", "batch")]
     assert all([(await rig.get_record(home_id))["links"] for home_id in chosen])
     assert rig.remote_named("Customer", "Not Chosen") == [] and await rig.remote_id(unchosen) is None
 

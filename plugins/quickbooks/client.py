@@ -15,13 +15,22 @@ from typing import Any
 
 import httpx
 
-from hub.errors import FatalSyncError, ReauthorisationRequired, RecordError, RetriableError, StaleWrite, SyncError
+from hub.errors import (
+    DuplicateName,
+    FatalSyncError,
+    ReauthorisationRequired,
+    RecordError,
+    RetriableError,
+    StaleWrite,
+    SyncError,
+)
 
 MINOR_VERSION = "75"
 """The minor version every call asks for (python-quickbooks refuses anything older)."""
 
 STALE_OBJECT = "5010"
 OBJECT_NOT_FOUND = "610"
+DUPLICATE_NAME = "6240"
 
 
 class Fault(RecordError):
@@ -30,6 +39,16 @@ class Fault(RecordError):
     def __init__(self, message: str, code: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class DuplicateNameFault(Fault, DuplicateName):
+    """Fault 6240: a customer, vendor or employee (or an item, among items) already has that name."""
+
+
+def fault_error(text: str, code: str) -> Fault:
+    """The error a Fault with this code and text is."""
+    kind = DuplicateNameFault if code == DUPLICATE_NAME else Fault
+    return kind(f"QuickBooks Online refused the request: {text}", code)
 
 
 class QboClient:
@@ -107,7 +126,7 @@ def answer_of(response: httpx.Response, *, listing: bool = False) -> dict[str, A
         code, text = _describe_fault(fault, status)
         if code == STALE_OBJECT:
             raise StaleWrite(f"QuickBooks Online: {text}")
-        raise Fault(f"QuickBooks Online refused the request: {text}", code)
+        raise fault_error(text, code)
     return body
 
 
@@ -133,7 +152,7 @@ def batch_entities(answer: dict[str, Any], remote_type: str, count: int) -> list
             results.append(RecordError(f"QuickBooks Online's batch answer has no item {number}"))
         elif "Fault" in item:
             code, text = _describe_fault(item["Fault"], 400)
-            results.append(Fault(f"QuickBooks Online refused the request: {text}", code))
+            results.append(fault_error(text, code))
         else:
             try:
                 results.append(entity_of(item, remote_type))

@@ -22,6 +22,10 @@ PAGE_SIZE = 1000
 IDS_PER_QUERY = 100
 """Ids asked for in one ``Id IN (...)`` query, to keep a statement short."""
 
+NAMES_PER_QUERY = 30
+"""Names asked for in one ``DisplayName IN (...)`` query: a name may be 500 characters, a statement not much more
+than 100,000 (Intuit's "query too long" limit is not published; 30 long names stay well inside it)."""
+
 CDC_LIMIT = 1000
 """The most objects one CDC answer holds; an answer this full may have left changes out."""
 
@@ -34,14 +38,19 @@ def qbo_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-def statement(remote_type: str, *, start: int = 1, since: datetime | None = None, ids: Iterable[str] = ()) -> str:
-    """A ``SELECT`` of one page of records, inactive list records included, in Id order."""
+def statement(remote_type: str, *, start: int = 1, since: datetime | None = None, ids: Iterable[str] = (),
+              named: tuple[str, Iterable[str]] | None = None) -> str:
+    """A ``SELECT`` of one page of records, inactive list records included, in Id order; ``named`` is the name
+    property and the names to find (``DisplayName IN ('a','b')``)."""
     conditions = ["Active IN (true,false)"] if remote_type in LIST_TYPES else []
     if since is not None:
         conditions.append(f"MetaData.LastUpdatedTime >= '{qbo_time(since)}'")
     wanted = [quoted(remote_id) for remote_id in ids]
     if wanted:
         conditions.append(f"Id IN ({','.join(wanted)})")
+    if named is not None:
+        prop, names = named
+        conditions.append(f"{prop} IN ({','.join(quoted(name) for name in names)})")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"SELECT * FROM {remote_type}{where} ORDERBY Id STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
 

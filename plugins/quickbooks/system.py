@@ -37,6 +37,7 @@ from plugins.quickbooks.doc_numbers import DocNumbers
 from plugins.quickbooks.queries import (
     CDC_LIMIT,
     IDS_PER_QUERY,
+    NAMES_PER_QUERY,
     PAGE_SIZE,
     Cursor,
     after_cursor,
@@ -185,6 +186,17 @@ class QuickBooks(System):
             raise
         found = self._own(entity, [entity_of(answer, remote_type)])
         return found[0] if found else None
+
+    async def find_by_names(self, entity: str, names: list[str]) -> list[RemoteRecord]:
+        """The records of this home type named so, inactive ones too: ``WHERE DisplayName IN ('a','b')`` (``Name``
+        for items, ``DocNumber`` with the type's prefix for transactions), a few names a query."""
+        remote_type, prop = self.remote_type(entity), self.contract.entity(entity).remote_name
+        wanted = [self.doc_numbers.to_remote(entity, {prop: name})[prop] for name in dict.fromkeys(names)]
+        found: list[RemoteRecord] = []
+        for start in range(0, len(wanted), NAMES_PER_QUERY):
+            answer = await self._query(statement(remote_type, named=(prop, wanted[start : start + NAMES_PER_QUERY])))
+            found += self._own(entity, rows_of(answer, remote_type))
+        return found
 
     async def create(self, entity: str, values: dict[str, Any]) -> RemoteRecord:
         """Create a record from ``{remote path: value}``."""
