@@ -4,13 +4,17 @@ Xero (https://identity.xero.com/connect/token) and Intuit
 (https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer) both take the client credentials as HTTP Basic
 (client_secret_basic), rotate the refresh token on every refresh, and answer a refused refresh with
 HTTP 400 `{"error": "invalid_grant"}`.
+
+Several processes (`hub serve`, `hub sync`) may hold sessions of one connection over one store. Each re-reads the
+stored tokens before it refreshes, and again when its refresh token is refused, so a token another process rotated
+is taken up, never mistaken for a revoked authorisation.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,6 +37,9 @@ class Tokens:
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
     expires_at: datetime
+    started_from: frozenset[str] | None = field(default=None, repr=False)
+    """Fingerprints of the configured refresh tokens the connection was started from (`hub.credentials`), carried
+    over on each refresh; None where no store recorded them."""
 
 
 class TokenStore(Protocol):
@@ -65,8 +72,9 @@ class MemoryTokenStore:
 class OAuth2Session:
     """One connection's tokens: hands out a valid access token, refreshing it once however many callers ask.
 
-    The hub keeps one session per connection, so the lock here serialises every refresh of that connection.
-    `http` must not itself authenticate with this session.
+    The hub keeps one session per connection in a process, so the lock here serialises every refresh of that
+    connection in it; other processes' refreshes are found in the store. `http` must not itself authenticate with
+    this session.
     """
 
     def __init__(
@@ -90,16 +98,17 @@ class OAuth2Session:
         self._skew = skew
         self._lock = asyncio.Lock()
         self._tokens: Tokens | None = None
-        self._refusal: str | None = None
+        self._refused: tuple[str, str] | None = None
+        """The refresh token the endpoint refused, and why: held against the stored tokens until they change."""
 
     async def access_token(self) -> str:
         """A current access token, refreshed first if it expires within the skew."""
-        tokens = await self._current()
+        tokens = self._tokens if self._tokens is not None and self._refused is None else await self._stored()
         if self._fresh(tokens):
             return tokens.access_token
         async with self._lock:
-            # Another caller may have refreshed (or been refused) while this one waited for the lock.
-            tokens = await self._current()
+            # Another caller, or another process, may have refreshed (or been refused) meanwhile.
+            tokens = await self._stored()
             if self._fresh(tokens):
                 return tokens.access_token
             return await self._refresh(tokens)
@@ -107,32 +116,50 @@ class OAuth2Session:
     async def renew_rejected(self, rejected: str) -> str:
         """A new access token after the system rejected `rejected`, refreshing only if no one else has."""
         async with self._lock:
-            tokens = await self._current()
-            if tokens.access_token != rejected:
+            tokens = await self._stored()
+            if tokens.access_token != rejected and self._fresh(tokens):
                 return tokens.access_token
             return await self._refresh(tokens)
-
-    def reset(self) -> None:
-        """Forget a refused refresh and the cached tokens, e.g. after a person authorised the hub again."""
-        self._refusal = None
-        self._tokens = None
 
     def _fresh(self, tokens: Tokens) -> bool:
         return tokens.expires_at - self._skew > self._clock()
 
-    async def _current(self) -> Tokens:
-        if self._refusal is not None:
-            raise ReauthorisationRequired(self._refusal)
-        if self._tokens is None:
-            self._tokens = await self._store.load(self.connection)
-        if self._tokens is None:
+    async def _stored(self) -> Tokens:
+        """The tokens as stored now; ReauthorisationRequired while they still hold a refused refresh token."""
+        tokens = await self._store.load(self.connection)
+        if tokens is None:
             # Not remembered as a refusal: the next call finds the tokens once someone authorises the connection.
             raise ReauthorisationRequired(
                 f"re-authorisation required: connection {self.connection!r} has no stored tokens; connect it first"
             )
-        return self._tokens
+        if self._refused is not None:
+            refused_token, reason = self._refused
+            if tokens.refresh_token == refused_token:
+                raise ReauthorisationRequired(reason)
+            self._refused = None  # another process, or a person re-authorising, stored new tokens
+        self._tokens = tokens
+        return tokens
 
     async def _refresh(self, tokens: Tokens) -> str:
+        try:
+            return await self._grant(tokens)
+        except ReauthorisationRequired as refused:
+            # Intuit voids a refresh token once it is used: if another process refreshed with this one first, the
+            # store holds its successor now, and the refusal says nothing about the authorisation.
+            newer = await self._stored()
+            if newer.refresh_token == tokens.refresh_token:
+                self._refused = (tokens.refresh_token, str(refused))
+                raise
+        if self._fresh(newer):
+            return newer.access_token
+        try:
+            return await self._grant(newer)
+        except ReauthorisationRequired as refused:
+            self._refused = (newer.refresh_token, str(refused))
+            raise
+
+    async def _grant(self, tokens: Tokens) -> str:
+        """Refresh with `tokens`' refresh token and store what comes back; ReauthorisationRequired if refused."""
         asked_at = self._clock()
         try:
             response = await self._http.post(
@@ -147,11 +174,10 @@ class OAuth2Session:
         if response.status_code in (400, 401) and body.get("error") in REFUSED_GRANTS:
             description = body.get("error_description")
             detail = f"{body['error']}: {description}" if description else body["error"]
-            self._refusal = (
+            raise ReauthorisationRequired(
                 f"re-authorisation required: {self.token_url} refused the refresh token of "
                 f"connection {self.connection!r} ({detail}); connect it again"
             )
-            raise ReauthorisationRequired(self._refusal)
         if response.status_code >= 500 or response.status_code == 429:
             raise RetriableError(f"{self.connection}: token refresh failed with HTTP {response.status_code}")
         renewed = self._parse(response, body, tokens, asked_at)
@@ -169,7 +195,9 @@ class OAuth2Session:
             )
         # A server that does not rotate may omit refresh_token; the old one stays valid (RFC 6749 §6).
         refresh = body.get("refresh_token") or old.refresh_token
-        return Tokens(access, refresh, asked_at + timedelta(seconds=expires_in))
+        return replace(
+            old, access_token=access, refresh_token=refresh, expires_at=asked_at + timedelta(seconds=expires_in)
+        )
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class TokenCipher:
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
             "expires_at": tokens.expires_at.isoformat(),
+            "started_from": None if tokens.started_from is None else sorted(tokens.started_from),
         }
         return self._fernet.encrypt(json.dumps(plain).encode()).decode("ascii")
 
@@ -62,4 +63,10 @@ class TokenCipher:
                 f"(or the stored text is damaged). Restore the old key, or keep the new one and connect each "
                 f"system again"
             ) from None
-        return Tokens(plain["access_token"], plain["refresh_token"], datetime.fromisoformat(plain["expires_at"]))
+        started_from = plain.get("started_from")  # absent from tokens saved before the hub kept it
+        return Tokens(
+            plain["access_token"],
+            plain["refresh_token"],
+            datetime.fromisoformat(plain["expires_at"]),
+            None if started_from is None else frozenset(started_from),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.credentials import InitialRefreshToken, StoredTokens
+from hub.credentials import InitialRefreshToken, StoredTokens, fingerprint
 from hub.errors import ConfigError
 from hub.oauth import MemoryTokenStore, OAuth2Session, Tokens
 from hub.secrets import TokenCipher
@@ -111,10 +112,53 @@ async def test_an_initial_refresh_token_starts_a_connection_with_no_saved_tokens
     seeded = InitialRefreshToken(saved, "rt-configured")
 
     first = await seeded.load("qbo")
-    await seeded.save("qbo", TOKENS)
+    rotated = replace(TOKENS, started_from=first.started_from)
+    await seeded.save("qbo", rotated)
 
     assert first is not None and first.refresh_token == "rt-configured" and first.expires_at < T0
-    assert await seeded.load("qbo") == TOKENS == saved.tokens["qbo"]
+    assert await seeded.load("qbo") == rotated == saved.tokens["qbo"]
+
+
+async def test_a_new_configured_refresh_token_is_a_new_authorisation_and_an_older_one_is_not():
+    saved = MemoryTokenStore()
+    first = await InitialRefreshToken(saved, "rt-first").load("qbo")
+    await saved.save("qbo", replace(TOKENS, started_from=first.started_from))
+
+    again = await InitialRefreshToken(saved, "rt-again").load("qbo")
+    await saved.save("qbo", replace(TOKENS, refresh_token="refresh-secret-2", started_from=again.started_from))
+
+    assert again.refresh_token == "rt-again" and again.expires_at < T0
+    # A process started before the person re-authorised still has the first token configured: it uses the saved ones.
+    assert (await InitialRefreshToken(saved, "rt-first").load("qbo")).refresh_token == "refresh-secret-2"
+    assert (await InitialRefreshToken(saved, "rt-again").load("qbo")).refresh_token == "refresh-secret-2"
+
+
+async def test_the_configured_refresh_token_is_kept_only_as_a_fingerprint_inside_the_encryption(store: Store):
+    kept = StoredTokens(store, TokenCipher(KEY))
+    started = await InitialRefreshToken(kept, "rt-configured").load("qbo")
+    await kept.save("qbo", replace(TOKENS, started_from=started.started_from))
+
+    (raw,) = await store.fetchone("SELECT tokens FROM connection_state WHERE connection = 'qbo'")
+
+    assert (await kept.load("qbo")).started_from == {fingerprint("rt-configured")}
+    assert "rt-configured" not in raw and fingerprint("rt-configured") not in raw
+
+
+async def test_tokens_saved_before_fingerprints_were_kept_are_used_unless_they_were_refused(store: Store):
+    kept = StoredTokens(store, TokenCipher(KEY))
+    await kept.save("qbo", TOKENS)  # no started_from, as an older hub saved them
+
+    assert (await InitialRefreshToken(kept, "rt-configured").load("qbo")).refresh_token == "refresh-secret-1"
+    await store.set_connection_state("qbo", reauth_required="re-authorisation required: invalid_grant")
+    assert (await InitialRefreshToken(kept, "rt-configured").load("qbo")).refresh_token == "rt-configured"
+
+
+async def test_saving_new_tokens_ends_re_authorisation_required(store: Store):
+    await store.set_connection_state("qbo", reauth_required="re-authorisation required: invalid_grant")
+
+    await StoredTokens(store, TokenCipher(KEY)).save("qbo", TOKENS)
+
+    assert (await store.connection_state("qbo"))["reauth_required"] is None
 
 
 @respx.mock

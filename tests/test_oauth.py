@@ -164,19 +164,110 @@ async def test_invalid_client_on_401_requires_reauthorisation(http) -> None:
 
 
 @respx.mock
-async def test_reset_after_reauthorisation_lets_the_session_refresh_again(http) -> None:
+async def test_a_refusal_holds_until_the_store_has_another_refresh_token(http) -> None:
     route = respx.post(XERO_TOKEN_URL)
     route.side_effect = [httpx.Response(400, json={"error": "invalid_grant"}), TokenEndpoint()]
     store = MemoryTokenStore({"xpm-main": EXPIRED})
     session = make_session(store, http)
     with pytest.raises(ReauthorisationRequired):
         await session.access_token()
+    with pytest.raises(ReauthorisationRequired, match="invalid_grant"):
+        await session.access_token()
 
-    store.tokens["xpm-main"] = Tokens("at-9", "rt-9", T0 - timedelta(seconds=1))
-    session.reset()
+    store.tokens["xpm-main"] = Tokens("at-9", "rt-9", T0 - timedelta(seconds=1))  # a person authorised it again
 
     assert await session.access_token() == "at-2"
+    assert route.call_count == 2
     assert parse_qs(route.calls.last.request.content.decode())["refresh_token"] == ["rt-9"]
+
+
+class RevokingTokenEndpoint:
+    """Intuit's token endpoint: each refresh token works once, and a used one is refused with invalid_grant."""
+
+    def __init__(self, *valid: str) -> None:
+        self.valid = set(valid)
+        self.issued = 1
+        self.grants: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        (refresh,) = parse_qs(request.content.decode())["refresh_token"]
+        self.grants.append(refresh)
+        if refresh not in self.valid:
+            return httpx.Response(400, json={"error": "invalid_grant", "error_description": "Token invalid"})
+        self.valid.remove(refresh)
+        self.issued += 1
+        self.valid.add(f"rt-{self.issued}")
+        return httpx.Response(
+            200, json={"access_token": f"at-{self.issued}", "refresh_token": f"rt-{self.issued}", "expires_in": 3600}
+        )
+
+
+@respx.mock
+async def test_tokens_another_process_refreshed_are_used_without_a_refresh(http) -> None:
+    intuit = RevokingTokenEndpoint("rt-1")
+    respx.post(INTUIT_TOKEN_URL).mock(side_effect=intuit)
+    now = T0
+    store = MemoryTokenStore({"xpm-main": VALID})  # one store, as two processes share one database
+    serve = make_session(store, http, INTUIT_TOKEN_URL, clock=lambda: now)
+    sync = make_session(store, http, INTUIT_TOKEN_URL, clock=lambda: now)
+    assert await serve.access_token() == "at-1"
+
+    now = T0 + timedelta(hours=1)
+    assert await sync.access_token() == "at-2"
+
+    assert await serve.access_token() == "at-2"
+    assert intuit.grants == ["rt-1"]
+
+
+async def test_a_refresh_token_another_process_used_first_is_not_taken_for_a_revocation() -> None:
+    intuit = RevokingTokenEndpoint("rt-1")
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow_network(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        await answer.wait()  # the other process refreshes meanwhile
+        return intuit(request)
+
+    store = MemoryTokenStore({"xpm-main": EXPIRED})
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(intuit)) as serve_http,
+        httpx.AsyncClient(transport=httpx.MockTransport(slow_network)) as sync_http,
+    ):
+        serve = make_session(store, serve_http, INTUIT_TOKEN_URL)
+        sync = make_session(store, sync_http, INTUIT_TOKEN_URL)
+        late = asyncio.create_task(sync.access_token())
+        await asked.wait()
+        assert await serve.access_token() == "at-2"
+        answer.set()
+
+        assert await late == "at-2"
+    assert intuit.grants == ["rt-1", "rt-1"]
+    assert store.tokens["xpm-main"].refresh_token == "rt-2"
+
+
+@respx.mock
+async def test_a_refresh_token_used_first_elsewhere_is_retried_with_the_stored_one_once_expired(http) -> None:
+    intuit = RevokingTokenEndpoint("rt-1")
+    respx.post(INTUIT_TOKEN_URL).mock(side_effect=intuit)
+
+    class AnotherProcessRefreshesFirst(MemoryTokenStore):
+        """Just after the session's last read before refreshing, another process refreshes and stores rt-2."""
+
+        loads = 0
+
+        async def load(self, connection: str) -> Tokens | None:
+            tokens = await super().load(connection)
+            self.loads += 1
+            if self.loads == 2:
+                intuit(httpx.Request("POST", INTUIT_TOKEN_URL, data={"refresh_token": "rt-1"}))
+                self.tokens[connection] = Tokens("at-2", "rt-2", T0)  # already expiring
+            return tokens
+
+    store = AnotherProcessRefreshesFirst({"xpm-main": EXPIRED})
+
+    assert await make_session(store, http, INTUIT_TOKEN_URL).access_token() == "at-3"
+    assert intuit.grants == ["rt-1", "rt-1", "rt-2"]
+    assert store.tokens["xpm-main"].refresh_token == "rt-3"
 
 
 @respx.mock

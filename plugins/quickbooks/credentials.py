@@ -2,7 +2,7 @@
 
 With an ``access_token`` secret (the simulator, a trial with a token from Intuit's OAuth playground) every
 call carries it as it is. Otherwise the connection needs ``client_id`` and ``client_secret``, and tokens
-in the hub's token store; a ``refresh_token`` secret starts a connection that has none stored yet.
+in the hub's token store; a ``refresh_token`` secret starts the connection, and a new one starts it again.
 """
 
 from __future__ import annotations
