@@ -10,7 +10,7 @@ from hub.api_links import link_json
 from hub.api_runs import LIMIT, configured_types
 from hub.api_schemas import INBOX_EVENT, PLUGIN, RECORD, RECORD_DETAIL, listing
 from hub.engine import Scope
-from hub.local import UnknownRecord, create_record, delete_record, edit_record
+from hub.local import UnknownRecord, create_record, delete_record, edit_record, new_record_defaults
 from hub.openapi import DescribedRoute, Operation, Param
 from hub.runtime import Hub
 from hub.store import HomeRecord
@@ -128,7 +128,8 @@ async def add_record(call: Call) -> dict[str, Any]:
     entity = check_type(call.hub, call.body["entity"])
     targets = await queue_targets(call.hub, entity)
     record = await create_record(
-        call.hub.store, entity, call.body["fields"], actor=call.user.name, at=call.hub.clock(), connections=targets
+        call.hub.store, entity, call.body["fields"], actor=call.user.name, at=call.hub.clock(), connections=targets,
+        defaults=new_record_defaults(call.hub, entity),
     )
     push_soon(call, targets, record)
     return await record_detail(call.hub, record)
@@ -163,9 +164,10 @@ async def remove_record(call: Call) -> dict[str, Any]:
 
 
 def push_soon(call: Call, connections: list[str], record: HomeRecord) -> None:
-    """Flush the queue of each connection now, in the background (seed 002: created and linked "at once")."""
+    """Flush the queue of each connection now, in the background (seed 002: created and linked "at once"); not for a
+    disconnected user (seed 004), whose changes wait in the queue for the next sync."""
     push = getattr(call.request.app.state, "push_soon", None)
-    if push is not None:
+    if push is not None and not call.user.disconnected:
         for connection in connections:
             push(connection, record.entity, record.id, call.user.name)
 
@@ -250,7 +252,9 @@ def routes() -> list[DescribedRoute]:
                     "properties": {"entity": {"type": "string", "minLength": 1}, "fields": FIELDS},
                 },
                 description="The record is marked Pending Sync and queued for every connection that syncs its type, "
-                "writes remotely and creates such records by itself; the next sync of each pushes it.",
+                "writes remotely and creates such records by itself; the next sync of each pushes it (a serving hub "
+                "pushes it at once, unless the user is configured `disconnected`). A field the body leaves out that "
+                "a connection's contract defaults from its options (QuickBooks `nc_only_default`) takes that default.",
             ),
         ),
         api(

@@ -24,6 +24,9 @@ class User:
     name: str
     role: str
     token: str
+    disconnected: bool = False
+    """Seed 004's disconnected user: their changes wait in the sync queue for the next sync instead of going out at
+    once."""
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,14 @@ def _user(name: str, spec: Any, env: Mapping[str, str], where: str) -> User:
     key = f"users.{name}."
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}users.{name}: must be a table")
-    _only(spec, {"role", "token_env"}, key, where)
+    _only(spec, {"role", "token_env", "disconnected"}, key, where)
     role = _str(spec, "role", key, where, default="standard")
     if role not in ROLES:
         raise ConfigError(f"{where}{key}role: must be one of {', '.join(ROLES)}, got {role!r}")
-    return User(name, role, _env(env, _str(spec, "token_env", key, where), f"{key}token_env", where))
+    disconnected = spec.get("disconnected", False)
+    if not isinstance(disconnected, bool):
+        raise ConfigError(f"{where}{key}disconnected: must be true or false, got {disconnected!r}")
+    return User(name, role, _env(env, _str(spec, "token_env", key, where), f"{key}token_env", where), disconnected)
 
 
 def _connection(name: str, spec: Any, env: Mapping[str, str], where: str) -> Connection:

@@ -24,6 +24,7 @@ DEFAULT_VERIFIER = "standard-webhooks"
 # could make both sides overwrite each other, so the contract is refused.
 _COMPATIBLE = {frozenset({"fill_blank"}), frozenset({"newest"}), frozenset({"fill_blank", "overwrite"})}
 _RULES = frozenset(get_args(Rule))
+_CREATE_RULES = get_args(CreateRule)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class EntityContract:
     create_to_home: CreateRule
     create_to_remote: CreateRule
     create_option: str | None = None
+    create_to_remote_option: str | None = None
+    """A connection option whose value (a create rule) replaces ``create_to_remote`` (``create.to_remote_option``)."""
     create_with_all_fields: bool = True
     remote_modified: str | None = None
     remote_version: str | None = None
@@ -90,6 +93,8 @@ class EntityContract:
     sync_when_equals: Any = True
     list_sync: str = "any_user"
     """Who may sync this type's list through the API: ``any_user`` (seed 001's Clients list), or ``admins``."""
+    home_defaults: tuple[tuple[str, str], ...] = ()
+    """``(home field, option)``: a new home record without the field takes the option's entry for this type."""
 
     def field(self, home: str) -> FieldMapping:
         """The mapping of one home field; KeyError when the contract does not sync it."""
@@ -100,9 +105,22 @@ class EntityContract:
 
     def create_rule_to_remote(self, options: dict[str, Any]) -> CreateRule:
         """The create rule toward the system, once the connection's options have had their say."""
-        if self.create_option and options.get(self.create_option) and self.create_to_remote == "on_request":
+        rule = self.create_to_remote
+        if self.create_to_remote_option and options.get(self.create_to_remote_option) in _CREATE_RULES:
+            rule = options[self.create_to_remote_option]
+        if self.create_option and options.get(self.create_option) and rule == "on_request":
             return "auto"
-        return self.create_to_remote
+        return rule
+
+    def new_record_defaults(self, options: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+        """The values a new home record of this type starts with where its creator gave none, each with the option
+        it comes from (``home_defaults``; QuickBooks' NC Only preference)."""
+        found: dict[str, tuple[Any, str]] = {}
+        for home, option in self.home_defaults:
+            table = options.get(option)
+            if isinstance(table, dict) and self.name in table:
+                found[home] = (table[self.name], option)
+        return found
 
     @property
     def synced_fields(self) -> tuple[FieldMapping, ...]:
@@ -142,6 +160,29 @@ class Contract:
     def default_options(self) -> dict[str, Any]:
         """Every declared option at its default."""
         return {name: spec["default"] for name, spec in self.options.items()}
+
+    def option_problems(self, name: str, value: Any) -> list[str]:
+        """What is wrong with a connection's value for one declared option, beyond its type: a value outside the
+        option's ``values``, or (an option of ``home_defaults``, a table by entity type) an entry for a type that
+        takes no default from it. Each problem starts with the key at fault below the option, if any."""
+        spec = self.options.get(name, {})
+        users = sorted(e.name for e in self.entities.values() if any(o == name for _, o in e.home_defaults))
+        entries = value.items() if users and isinstance(value, dict) else [("", value)]
+        problems = []
+        for key, entry in entries:
+            where = f".{key}" if key else ""
+            if users and key and key not in users:
+                problems.append(f"{where}: no entity type {key!r} takes a default from {name} "
+                                f"(it gives one to: {', '.join(users)})")
+            elif "values" in spec and not any(_same_value(entry, allowed) for allowed in spec["values"]):
+                listed = ", ".join(json.dumps(allowed) for allowed in spec["values"])
+                problems.append(f"{where}: must be one of {listed}, got {json.dumps(entry)}")
+        return problems
+
+
+def _same_value(value: Any, allowed: Any) -> bool:
+    """Equal and of one kind: ``1`` is not ``true``."""
+    return type(value) is type(allowed) and value == allowed
 
 
 @cache
@@ -236,6 +277,7 @@ def _entity(name: str, spec: dict[str, Any]) -> EntityContract:
         create_to_home=spec["create"]["to_home"],
         create_to_remote=spec["create"]["to_remote"],
         create_option=spec["create"].get("auto_when_option"),
+        create_to_remote_option=spec["create"].get("to_remote_option"),
         create_with_all_fields=spec["create"].get("with_all_fields", True),
         remote_modified=spec.get("remote_modified"),
         remote_version=spec.get("remote_version"),
@@ -252,6 +294,7 @@ def _entity(name: str, spec: dict[str, Any]) -> EntityContract:
         sync_when_option=when.get("option"),
         sync_when_equals=when.get("equals", True),
         list_sync=spec.get("list_sync", "any_user"),
+        home_defaults=tuple((home, d["option"]) for home, d in spec.get("home_defaults", {}).items()),
     )
 
 
@@ -299,9 +342,19 @@ def _entity_problems(
     gate = _obj(entity.get("sync_when_option")).get("option")
     if isinstance(gate, str) and gate not in options:
         yield f"{base}/sync_when_option/option", f"option {gate!r} is not declared under /options"
+    yield from _to_remote_option_problems(f"{base}/create", create, options)
+    for home, default in _obj(entity.get("home_defaults")).items():
+        named = _obj(default).get("option")
+        if isinstance(named, str) and named not in options:
+            yield f"{base}/home_defaults/{home}/option", f"option {named!r} is not declared under /options"
+        elif isinstance(named, str) and not isinstance(_obj(options[named]).get("default"), dict):
+            yield f"{base}/home_defaults/{home}/option", (
+                f"option {named!r} gives defaults by entity type, so its default must be a table such as {{}}")
     pull_only = entity.get("pull_only") is True
     if pull_only and create.get("to_remote") in ("auto", "on_request"):
         yield f"{base}/create/to_remote", "a pull_only entity cannot create remote records; use 'never'"
+    if pull_only and "to_remote_option" in create:
+        yield f"{base}/create/to_remote_option", "a pull_only entity cannot create remote records; remove it"
     for index, rule in enumerate(_seq(entity.get("match"))):
         if isinstance(rule, dict) and rule.get("type") == "link_key" and "link_key" not in entity:
             yield f"{base}/match/{index}", "matches on link_key but the entity declares no link_key"
@@ -315,6 +368,28 @@ def _entity_problems(
         if isinstance(mapping, dict):
             yield from _field_problems(f"{base}/fields/{index}", mapping, seen, never, entities, transforms)
             yield from _rule_problems(f"{base}/fields/{index}", mapping, pull_only)
+
+
+def _to_remote_option_problems(
+    where: str, create: dict[str, Any], options: dict[str, Any]
+) -> Iterable[tuple[str, str]]:
+    """An option that picks the create rule toward the system: declared, its values create rules, and its default
+    the ``to_remote`` written beside it, so the contract reads as it behaves until a connection says otherwise."""
+    named = create.get("to_remote_option")
+    if not isinstance(named, str):
+        return
+    spec = _obj(options.get(named))
+    if named not in options:
+        yield f"{where}/to_remote_option", f"option {named!r} is not declared under /options"
+        return
+    values = spec.get("values")
+    if not isinstance(values, list) or not values or any(v not in _CREATE_RULES for v in values):
+        yield f"/options/{named}/values", (
+            f"option {named!r} picks a create rule, so list the rules it may take: some of {', '.join(_CREATE_RULES)}")
+    if spec.get("default") != create.get("to_remote"):
+        yield f"{where}/to_remote_option", (
+            f"option {named!r} defaults to {spec.get('default')!r} but to_remote is {create.get('to_remote')!r}; "
+            "make them the same")
 
 
 def _field_problems(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub import outbox
 from hub.errors import HubError
@@ -12,18 +12,49 @@ from hub.linking import delink
 from hub.store import HomeRecord, Link, Store, iso
 from hub.types import Fields
 
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
 
 class UnknownRecord(HubError):
     """No live home record has that id."""
 
 
+def new_record_defaults(hub: Hub, entity: str) -> dict[str, tuple[Any, str]]:
+    """The values a new home record of this type starts with where its creator gives none, each with the option it
+    comes from: what the contract of each usable connection syncing the type takes from the connection's options
+    (QuickBooks' NC Only default). Where two connections disagree, a true value wins: NC Only on if either says so."""
+    found: dict[str, tuple[Any, str]] = {}
+    for name, connection in sorted(hub.config.connections.items()):
+        contract = hub.registry.contracts.get(connection.plugin)
+        if name in hub.unavailable or contract is None or entity not in contract.entities:
+            continue
+        if connection.entities and entity not in connection.entities:
+            continue
+        options = {**contract.default_options(), **connection.options}
+        for home, (value, option) in contract.entity(entity).new_record_defaults(options).items():
+            if home not in found or (value and not found[home][0]):
+                found[home] = (value, f"connections.{name}.options.{option}")
+    return found
+
+
 async def create_record(store: Store, entity: str, fields: Fields, *, actor: str, at: datetime,
-                        connections: Iterable[str]) -> HomeRecord:
-    """Add a home record and queue its creation on every connection that syncs its type."""
+                        connections: Iterable[str], defaults: Mapping[str, tuple[Any, str]] | None = None
+                        ) -> HomeRecord:
+    """Add a home record and queue its creation on every connection that syncs its type.
+
+    ``defaults`` (``new_record_defaults``) fill the fields the creator left out; each one's provenance names its option.
+    """
     targets = list(connections)
+    provenance: dict[str, dict[str, Any]] = {f: {"system": "hub", "actor": actor} for f in fields}
+    given = dict(fields)
+    for home, (value, option) in (defaults or {}).items():
+        if home not in given:
+            given[home] = value
+            provenance[home] = {"system": "hub", "actor": actor, "rule": f"default from {option}"}
+    fields = given
     async with store.transaction() as tx:
-        record = await store.insert_record(tx, entity, fields, at=at, pending=bool(targets),
-                                           provenance={f: {"system": "hub", "actor": actor} for f in fields})
+        record = await store.insert_record(tx, entity, fields, at=at, pending=bool(targets), provenance=provenance)
         for connection in targets:
             await outbox.enqueue(tx, connection=connection, entity=entity, home_id=record.id, op="create",
                                  fields=list(fields), actor=actor, at=at)

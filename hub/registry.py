@@ -124,6 +124,9 @@ def _option_problems(registry: Registry, connection: Connection) -> Iterator[str
         default = declared[name].get("default")
         if not _same_kind(value, default):
             yield f"{name}: must be {_kind(default)}, as its default {_toml(default)} is; got {_toml(value)}"
+        elif name in registry.contracts[connection.plugin].options:
+            yield from (f"{name}{problem}" for problem in registry.contracts[connection.plugin].option_problems(
+                name, value))
 
 
 def _same_kind(value: Any, default: Any) -> bool:
