@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from hub import api_links, api_records, api_runs
+from hub import api_connect, api_links, api_records, api_runs
 from hub.openapi import openapi_route
 
 
 def api_routes() -> list[BaseRoute]:
     """Every ``/api`` route, relative to the mount."""
-    return [*api_runs.routes(), *api_links.routes(), *api_records.routes()]
+    return [*api_runs.routes(), *api_connect.routes(), *api_links.routes(), *api_records.routes()]
 
 
 __all__ = ["api_routes", "openapi_route"]

@@ -87,10 +87,13 @@ CONNECTION: dict[str, Any] = {
         "entities": listing(TEXT),
         "state": {
             "type": "string",
-            "description": "idle, running, paused until <time>, re-authorisation required, or unavailable",
+            "description": "idle, running, paused until <time>, re-authorisation required, disconnected (by an "
+            "admin), or unavailable",
         },
         "detail": MAYBE_TEXT,
         "paused_until": MAYBE_TEXT,
+        "disconnected_by": MAYBE_TEXT,
+        "disconnected_at": MAYBE_TEXT,
         "run_id": {"type": "integer"},
     },
 }

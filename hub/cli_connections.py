@@ -1,4 +1,4 @@
-"""Commands about one connection's records as the seed screens show them: the import list and the report."""
+"""Commands about one connection: its import list and report, as the seed screens show them; disconnect, connect."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from hub.tables import render
 
 
 def add_connection_commands(commands: argparse._SubParsersAction) -> None:
-    """Add import-list and report to the command line."""
+    """Add import-list, report, disconnect and connect to the command line."""
     import_list = commands.add_parser(
         "import-list",
         help="the system's records a person can import (seed 003's Contact Import)",
@@ -35,6 +36,17 @@ def add_connection_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--entity", required=True, help="the entity type")
     report.add_argument("-o", "--output", type=Path, help="write the CSV to this file (default: standard output)")
     report.set_defaults(handler=_report)
+
+    disconnect = commands.add_parser("disconnect", help="stop every sync of a connection, keeping its records")
+    disconnect.add_argument("connection")
+    disconnect.add_argument("--delink-all", action="store_true", help="delink every record of the connection too")
+    disconnect.add_argument("--actor", default=os.environ.get("USER", "cli"), help="who (default $USER)")
+    disconnect.set_defaults(handler=_disconnect)
+
+    connect = commands.add_parser("connect", help="connect a disconnected connection again")
+    connect.add_argument("connection")
+    connect.add_argument("--actor", default=os.environ.get("USER", "cli"), help="who (default $USER)")
+    connect.set_defaults(handler=_connect)
 
 
 def _run(args: argparse.Namespace, work: Callable[[Hub], Awaitable[int]]) -> int:
@@ -80,6 +92,34 @@ def _report(args: argparse.Namespace) -> int:
             out.write(text)
         pairs = len(list(csv.reader(io.StringIO(text)))) - 1  # less the header
         print(f"wrote {pairs} linked {entity} pair{'s' * (pairs != 1)} of {args.connection} to {args.output}")
+        return 0
+
+    return _run(args, work)
+
+
+def _disconnect(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        from hub.disconnect import disconnect
+
+        hub.config.connection(args.connection)
+        delinked = await disconnect(hub, args.connection, actor=args.actor, delink_all=args.delink_all)
+        for link in delinked:
+            print(f"delinked {link.entity} {link.home_id} from {link.remote_id}")
+        kept = f"{len(delinked)} record(s) delinked" if args.delink_all else "its records and links are kept"
+        print(f"disconnected {args.connection}: no sync runs until hub connect {args.connection}; {kept}")
+        return 0
+
+    return _run(args, work)
+
+
+def _connect(args: argparse.Namespace) -> int:
+    async def work(hub: Hub) -> int:
+        from hub.disconnect import connect
+
+        hub.config.connection(args.connection)
+        waiting = await connect(hub, args.connection, actor=args.actor)
+        print(f"connected {args.connection} again; {waiting} webhook event(s) waiting in the inbox go through now "
+              "(hub serve's workers take them)")
         return 0
 
     return _run(args, work)

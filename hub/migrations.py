@@ -161,4 +161,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE cursors ADD COLUMN listed_at TEXT;
     """,
+    # 3. A connection an admin disconnected: who and when. No sync runs until it is connected again.
+    """
+    ALTER TABLE connection_state ADD COLUMN disconnected_at TEXT;
+    ALTER TABLE connection_state ADD COLUMN disconnected_by TEXT;
+    """,
 )

@@ -13,6 +13,7 @@ import httpx
 
 from hub.config import Config, Connection
 from hub.credentials import StoredTokens
+from hub.disconnect import refuse_if_disconnected
 from hub.engine import Engine, RunResult, Scope
 from hub.errors import ConfigError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
@@ -129,6 +130,7 @@ class Hub:
         """
         scope = scope or Scope()
         engine = self.engine(name)
+        await refuse_if_disconnected(self.store, name)  # the one place a disconnected connection's syncs stop
         if trigger == "manual":
             what = ", ".join(scope.entities) or "everything"
             await self.store.log(actor, "sync requested", f"{actor} asked for a sync of {name} ({what})",

@@ -16,6 +16,11 @@ async def connection_status(hub: Hub, name: str) -> dict[str, Any]:
     if name in hub.unavailable:
         return {**row, "state": "unavailable", "detail": hub.unavailable[name]}
     state = await hub.store.connection_state(name)
+    if state["disconnected_at"]:
+        return {**row, "state": "disconnected", "disconnected_by": state["disconnected_by"],
+                "disconnected_at": state["disconnected_at"],
+                "detail": f"by {state['disconnected_by']} at {state['disconnected_at']}; hub connect {name} "
+                "connects it again"}
     if state["reauth_required"]:
         return {**row, "state": "re-authorisation required", "detail": state["reauth_required"]}
     until = parse_iso(state["paused_until"])

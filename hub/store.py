@@ -565,15 +565,16 @@ class Store:
     async def connection_state(self, connection: str) -> dict[str, Any]:
         """What the hub remembers about a connection: pause, re-authorisation, encrypted tokens."""
         row = await self.fetchone(
-            "SELECT paused_until, pause_reason, reauth_required, tokens FROM connection_state WHERE connection = ?",
+            "SELECT paused_until, pause_reason, reauth_required, tokens, disconnected_at, disconnected_by "
+            "FROM connection_state WHERE connection = ?",
             (connection,),
         )
-        keys = ("paused_until", "pause_reason", "reauth_required", "tokens")
+        keys = ("paused_until", "pause_reason", "reauth_required", "tokens", "disconnected_at", "disconnected_by")
         return dict(zip(keys, row, strict=True)) if row else dict.fromkeys(keys)
 
     async def set_connection_state(self, connection: str, **values: Any) -> None:
         """Change some of a connection's remembered state."""
-        allowed = {"paused_until", "pause_reason", "reauth_required", "tokens"}
+        allowed = {"paused_until", "pause_reason", "reauth_required", "tokens", "disconnected_at", "disconnected_by"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown connection state {sorted(unknown)}")

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub import inbox
+from hub.disconnect import Disconnected
 from hub.engine import Scope
 from hub.errors import HubError
 from hub.runs import AlreadyRunning
@@ -64,6 +65,10 @@ async def process_due(hub: Hub, *, limit: int = 50) -> int:
             )
         except AlreadyRunning:
             await inbox.release(hub.store, [e["id"] for e in group], at=hub.clock(), delay=BUSY_DELAY)
+            continue
+        except Disconnected:
+            # The events wait, spending no attempts; connecting again makes them due at once (hub.disconnect).
+            await inbox.release(hub.store, [e["id"] for e in group], at=hub.clock(), delay=REAUTH_DELAY)
             continue
         except (HubError, KeyError) as exc:
             await inbox.fail(hub.store, group, str(exc), at=hub.clock())
@@ -140,8 +145,8 @@ def timer_tasks(hub: Hub, *, sleep: Sleep = asyncio.sleep) -> list[asyncio.Task[
         async def job(name: str = name) -> None:
             try:
                 await hub.sync(name, trigger="timer", actor="scheduler")
-            except AlreadyRunning as exc:  # another process's sync, or webhook syncs outlasting the wait: skipped
-                log.info("skipped the timer sync of %s: %s", name, exc)
+            except (AlreadyRunning, Disconnected) as exc:  # another process's sync, webhook syncs outlasting the
+                log.info("skipped the timer sync of %s: %s", name, exc)  # wait, or disconnected: skipped
 
         if not connection.schedule:
             tasks.append(asyncio.create_task(job(), name=f"start-up sync:{name}"))
@@ -190,8 +195,8 @@ def push_soon(hub: Hub, tasks: list[asyncio.Task[None]], connection: str, entity
         try:
             await hub.sync(connection, Scope(entities=(entity,), record_ids=(record_id,)), trigger="queue",
                            actor=actor)
-        except AlreadyRunning:
-            pass  # the sync running now, or the next one, flushes the queue: nothing is lost
+        except (AlreadyRunning, Disconnected):
+            pass  # the sync running now, or the next one (once connected), flushes the queue: nothing is lost
         except Exception:
             log.exception("pushing %s %s to %s failed; it stays queued", entity, record_id, connection)
 
