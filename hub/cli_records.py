@@ -132,11 +132,12 @@ def _create(args: argparse.Namespace) -> int:
 
     async def work(hub: Hub) -> int:
         from hub.api_records import check_type, queue_targets
-        from hub.local import create_record
+        from hub.local import create_record, new_record_defaults
 
         entity = check_type(hub, args.entity)
         targets = await queue_targets(hub, entity)
-        record = await create_record(hub.store, entity, fields, actor=args.actor, at=hub.clock(), connections=targets)
+        record = await create_record(hub.store, entity, fields, actor=args.actor, at=hub.clock(), connections=targets,
+                                     defaults=new_record_defaults(hub, entity))
         await _push(hub, targets, record, args.actor)
         await _print_record(hub, record, args.json, verb="created")
         return 0

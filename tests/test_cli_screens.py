@@ -259,3 +259,22 @@ def test_records_delete_delinks_everywhere_and_keeps_the_remote_record(capsys, c
     assert (status, err.strip()) == (1, f"hub: no home record with id {ada!r}")
     activity = with_hub(config, lambda opened: opened.store.activity())
     assert activity[0]["actor"] == "ada" and activity[0]["kind"] == "delete"
+
+
+def test_records_create_takes_the_connections_default_for_a_field_left_out(capsys, tmp_path, monkeypatch, config):
+    """As through the API: a connection option may default a field of new records (QuickBooks' NC Only default)."""
+    entity = {**CONTACTS, "home_defaults": {"vip": {"option": "vip_default"}}}
+    options = {"vip_default": {"default": {}, "values": [True, False], "description": "VIP by default, by type."}}
+    plugin = BoundMemoryPlugin(memory_contract(tmp_path, {"contact": entity}, options=options), MemoryRemote(Clock()))
+    real = hub.runtime.build_registry
+    monkeypatch.setattr(
+        hub.runtime, "build_registry", lambda env, extra=(): real({**env, "HUB_PLUGINS": "core"}, [*extra, plugin])
+    )
+    config.write_text(CONFIG + "\n[connections.mem.options]\nvip_default = { contact = true }\n")
+
+    _, out, _ = hub_cli(capsys, "records", "create", "contact", "--set", "name=Ada", "--json")
+    _, given, _ = hub_cli(capsys, "records", "create", "contact", "--set", "name=Bea", "--set-json", "vip=false",
+                          "--json")
+
+    assert json.loads(out)["fields"]["vip"] is True
+    assert json.loads(given)["fields"]["vip"] is False
