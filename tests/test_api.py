@@ -477,7 +477,7 @@ async def test_the_report_lists_linked_pairs_side_by_side_as_csv(rig: ApiRig):
     assert response.headers["content-type"].startswith("text/csv")
     assert 'filename="mem-contact-links.csv"' in response.headers["content-disposition"]
     header, row = list(csv.reader(io.StringIO(response.text)))
-    assert header[0] == "Hub Contact Name" and "Memory Contact Email" in header
+    assert header[0] == "Hub Contact Name" and "Memory Contact Primary Email" in header
     assert row[0] == "Ada Lovelace" and "ada@home.example" in row
     assert (await rig.standard.get("/api/connections/mem/report.csv")).json()["error"] == "entity: required"
 

@@ -251,10 +251,10 @@ async def test_the_report_lists_each_linked_contacts_name_title_and_email_on_bot
     assert header.split(",") == [
         "Hub Contact Name",
         "Hub Contact Title",
-        "Hub Contact Email",
+        "Hub Contact Primary Email",
         "Intuit Practice Management Contact Name",
         "Intuit Practice Management Contact Title",
-        "Intuit Practice Management Contact Email",
+        "Intuit Practice Management Contact Primary Email",
     ]
     assert row.split(",") == ["Ada Lovelace", "CFO", "ada@hub.example", "ADA LOVELACE", "CFO", "ada@hub.example"]
 
