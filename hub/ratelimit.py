@@ -1,8 +1,12 @@
 """Keep calls to an external system inside its rate limits, and pause when the system says "too many requests".
 
 A `Limiter` enforces the limits the hub knows in advance (concurrent calls, calls per rolling minute, calls per
-UTC day). A `RateLimitedTransport` puts every HTTP request through a limiter and turns the system's own refusals
-(HTTP 429, or whatever a plugin's limit reader recognises) into a pause and a `RateLimited` error.
+UTC day). A call holds its place in the rolling minute from when it is admitted until a minute after it
+finished: a system counts a request when it arrives, some time after the hub sent it, so counting from the
+start would let the next minute's first call reach it inside the minute it still counts.
+
+A `RateLimitedTransport` puts every HTTP request through a limiter and turns the system's own refusals (HTTP 429,
+or whatever a plugin's limit reader recognises) into a pause and a `RateLimited` error.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
-from collections import deque
+from bisect import insort
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -104,7 +108,12 @@ class Limiter:
         self.clock = clock
         self._sleep = sleep
         self._concurrent = asyncio.Semaphore(limits.in_flight) if limits.in_flight is not None else None
-        self._recent: deque[datetime] = deque()
+        self._finished: list[datetime] = []
+        """When each call that finished in the last minute finished, oldest first."""
+        self._open = 0
+        """Calls admitted in the minute's count that have not finished: the system may be counting them already."""
+        self._change = asyncio.Event()
+        """Set (and replaced) when a call finishes, for callers waiting on calls that are all still open."""
         self._day = clock().astimezone(UTC).date()
         self._calls_today = 0
         self._paused_until: datetime | None = None
@@ -139,11 +148,17 @@ class Limiter:
         try:
             await self._wait_for_minute_and_day()
         except BaseException:
-            self.release()
+            if self._concurrent is not None:
+                self._concurrent.release()
             raise
 
     def release(self) -> None:
-        """Give back a slot taken by `acquire`."""
+        """Give back a slot taken by `acquire`: the call has finished, and stays in the minute's count a minute more."""
+        self._open -= 1
+        if self.limits.per_minute is not None:
+            insort(self._finished, self.clock())
+        change, self._change = self._change, asyncio.Event()
+        change.set()
         if self._concurrent is not None:
             self._concurrent.release()
 
@@ -157,14 +172,21 @@ class Limiter:
             self._refuse_if_paused()
             now = self.clock()
             self._count_today(now)
-            while self._recent and self._recent[0] <= now - _MINUTE:
-                self._recent.popleft()
+            expired = 0
+            while expired < len(self._finished) and self._finished[expired] <= now - _MINUTE:
+                expired += 1
+            del self._finished[:expired]
             per_minute = self.limits.per_minute
-            if per_minute is not None and len(self._recent) >= per_minute:
-                # The oldest call in the window leaves it exactly one minute after it started.
-                await self._sleep((self._recent[0] + _MINUTE - now).total_seconds())
+            if per_minute is not None and len(self._finished) + self._open >= per_minute:
+                if self._finished:
+                    # The system received the oldest finished call before it finished: a minute after its end,
+                    # that call has left the system's window whenever it arrived.
+                    await self._sleep((self._finished[0] + _MINUTE - now).total_seconds())
+                else:
+                    # Every call in the count is still open; the first to finish starts its last minute.
+                    await self._change.wait()
                 continue
-            self._recent.append(now)
+            self._open += 1
             self._calls_today += 1
             return
 

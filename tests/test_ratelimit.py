@@ -185,6 +185,100 @@ async def test_paused_limiter_refuses_at_once_until_the_pause_ends() -> None:
     assert await enter_and_leave(limiter, clock) == T0 + timedelta(seconds=30)
 
 
+class ArrivalCounter:
+    """A system counting the requests that arrived in a sliding minute, as Karbon and the simulators do."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.arrivals: list[datetime] = []
+
+    def arrive(self) -> None:
+        self.arrivals.append(self.clock())
+
+    def most_in_a_minute(self) -> int:
+        """The most arrivals any window (t - 1 minute, t] held."""
+        arrivals = sorted(self.arrivals)
+        return max((sum(1 for a in arrivals[: i + 1] if a > t - timedelta(minutes=1)) for i, t in enumerate(arrivals)),
+                   default=0)
+
+
+async def call_with_latency(limiter: Limiter, clock: FakeClock, server: ArrivalCounter, up: float, down: float) -> None:
+    """One call: admitted, `up` seconds on the way to the system, `down` seconds for its answer to come back."""
+    async with limiter.slot():
+        await clock.sleep(up)
+        server.arrive()
+        await clock.sleep(down)
+
+
+async def test_the_next_minutes_first_call_waits_for_the_first_call_to_have_arrived() -> None:
+    # The repro: the first call of a sync is slow to reach the system (a new connection), the rest are quick.
+    # Counting from when the first call was sent, the fourth went exactly a minute later and arrived while the
+    # system still counted the first: the system saw four calls in its minute and refused one.
+    clock = FakeClock()
+    limiter = Limiter(RateLimits(per_minute=3), clock, clock.sleep)
+    server = ArrivalCounter(clock)
+
+    for up in (2.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1):
+        await call_with_latency(limiter, clock, server, up, 0.05)
+
+    assert server.most_in_a_minute() == 3
+    # The fourth call went a minute after the first call's answer came back, not a minute after it was sent.
+    assert server.arrivals[3] >= T0 + timedelta(seconds=2.05 + 60)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    per_minute=st.integers(min_value=1, max_value=5),
+    in_flight=st.none() | st.integers(min_value=1, max_value=3),
+    calls=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=90_000),  # ms the caller waits before it asks
+            st.integers(min_value=0, max_value=5_000),  # ms on the way to the system
+            st.integers(min_value=0, max_value=5_000),  # ms for the answer to come back
+        ),
+        max_size=20,
+    ),
+)
+def test_a_system_counting_arrivals_in_a_sliding_minute_never_sees_more_than_the_limit(
+    per_minute: int, in_flight: int | None, calls: list[tuple[int, int, int]]
+) -> None:
+    clock = FakeClock()
+    limiter = Limiter(RateLimits(per_minute=per_minute, in_flight=in_flight), clock, clock.sleep)
+    server = ArrivalCounter(clock)
+
+    async def caller(gap_ms: int, up_ms: int, down_ms: int) -> None:
+        await clock.sleep(gap_ms / 1000)
+        await call_with_latency(limiter, clock, server, up_ms / 1000, down_ms / 1000)
+
+    async def scenario() -> None:
+        # The callers run at once, so calls overlap (up to in_flight) as a sync's concurrent requests do.
+        await asyncio.gather(*(caller(gap, up, down) for gap, up, down in calls))
+
+    asyncio.run(scenario())
+    assert len(server.arrivals) == len(calls)
+    assert server.most_in_a_minute() <= per_minute
+
+
+async def test_callers_wait_for_an_open_call_when_every_call_in_the_minute_is_still_open() -> None:
+    clock = FakeClock()
+    limiter = Limiter(RateLimits(per_minute=2), clock, clock.sleep)
+    await limiter.acquire()
+    await limiter.acquire()
+
+    third = asyncio.create_task(limiter.acquire())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()
+
+    clock.advance(seconds=3)
+    limiter.release()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # The finished call still counts for a minute from its end: the third waits until then.
+    await asyncio.wait_for(third, 1)
+    assert clock() == T0 + timedelta(seconds=63)
+
+
 def test_limits_below_one_are_refused() -> None:
     with pytest.raises(ValueError, match="per_minute must be at least 1"):
         Limiter(RateLimits(per_minute=0), FakeClock())
