@@ -173,6 +173,10 @@ class Engine:
                 "SELECT 1 FROM runs WHERE connection = ? AND dry_run = 0 AND (status = 'success' "
                 "OR status LIKE 'completed%') LIMIT 1", (self.name,)):
             return  # not a first sync: its records were matched before (a deleted one is never matched again)
+        if await self.store.fetchone(
+                "SELECT 1 FROM runs WHERE connection = ? AND dry_run = 0 "
+                "AND json_extract(scope, '$.allow_empty_home') = 1 LIMIT 1", (self.name,)):
+            return  # the first sync was allowed and started (then paused or stopped): going on with it is allowed too
         if any([await self.store.count_records(entity) for entity in entities]):
             return
         raise RefusedRun(

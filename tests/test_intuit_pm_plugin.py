@@ -398,6 +398,32 @@ async def test_the_first_sync_into_an_empty_hub_is_refused_unless_allowed(rig: K
     assert await rig.hub.store.count_records() == 0
 
 
+async def test_a_first_sync_allowed_into_an_empty_hub_that_paused_goes_on_without_asking_again(rig: KarbonRig):
+    acme, zeta = rig.seed_org("Acme"), rig.seed_org("Zeta Corp")
+    rig.sim.throttle_next(1)
+
+    paused = await rig.sync(Scope(entities=("account",), allow_empty_home=True))
+
+    assert paused.status.startswith("paused until ")
+    rig.clock.advance(11)
+    # The person allowed this first sync already: running it again (as hub serve's resume would) goes on with it.
+    again = await rig.sync(Scope(entities=("account",)))
+
+    assert ok(again), again.summary
+    assert sorted(row["remote_id"] for row in await rig.unlinked("account")) == sorted([acme, zeta])
+    assert await rig.hub.store.count_records() == 0
+
+
+async def test_a_first_sync_refused_or_only_dry_run_into_an_empty_hub_is_still_refused(rig: KarbonRig):
+    rig.seed_org("Acme")
+    assert (await rig.sync()).status == "refused"
+    await rig.sync(Scope(allow_empty_home=True), dry_run=True)
+
+    refused = await rig.sync()
+
+    assert refused.status == "refused" and "--allow-empty-home" in refused.summary
+
+
 # --- races and limits -------------------------------------------------------------------------------------------
 
 
