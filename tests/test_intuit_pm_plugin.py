@@ -100,6 +100,29 @@ async def test_sync_now_links_records_whose_names_match_exactly_ignoring_case(ri
     assert [row["remote_id"] for row in await rig.unlinked("account")] == [longer_key]
 
 
+async def test_names_match_trimmed_with_inner_spaces_collapsed_and_case_folded_but_nothing_else_loosened(
+    rig: KarbonRig,
+):
+    # Deliberate (docs/contracts.md, exact_name): spaces a person cannot see and case are no difference;
+    # punctuation and spelling are.
+    spaced = await rig.load("account", "Acme Widgets Ltd")
+    folded = await rig.load("account", "Straße Bakery")
+    hyphen = await rig.load("account", "Bolt Co")
+    spaced_key = rig.seed_org("  ACME   Widgets\tLTD ")
+    folded_key = rig.seed_org("STRASSE BAKERY")
+    hyphen_key = rig.seed_org("Bolt-Co")
+
+    result = await rig.sync()
+
+    assert ok(result), result.summary
+    assert await rig.linked_key(spaced) == spaced_key
+    assert await rig.linked_key(folded) == folded_key
+    assert await rig.linked_key(hyphen) is None
+    assert [row["remote_id"] for row in await rig.unlinked("account")] == [hyphen_key]
+    reasons = [item["reason"] for item in await items_of(rig, result.run_id)]
+    assert any(reason.startswith("linked: exact name 'acme widgets ltd'") for reason in reasons), reasons
+
+
 async def test_several_records_with_the_same_name_wait_in_the_review_queue_and_nobody_guesses(rig: KarbonRig):
     first = await rig.load("account", "Bolt & Co", phone="111")
     second = await rig.load("account", "BOLT & CO", phone="222")
