@@ -134,6 +134,13 @@ class EntitySync:
                 item = Item(self.entity, "failed", f"queued change not pushed: {exc}", record.id,
                             link.remote_id if link else None, record.name, error=str(exc))
                 await self._commit_item(item)
+            except SyncError as exc:
+                # The system is down, or refused for its limit or the credentials: the change stays queued, and says
+                # it was tried and why, as a refused one does.
+                if not self.run.dry_run:
+                    async with self.store.transaction() as tx:
+                        await outbox.failed(tx, entry.id, str(exc))
+                raise
             rest = self._queued_rest(entry.fields, created=link is None)
             if item.action == "failed" or rest:
                 if not self.run.dry_run:

@@ -357,7 +357,10 @@ async def test_edits_to_linked_records_go_through_the_queue_and_wait_while_karbo
 
     assert down.status == "interrupted", down.summary
     assert (await rig.home(acme)).pending
-    assert [entry.home_id for entry in await outbox.entries(rig.hub.store, CONNECTION)] == [acme.id]
+    [entry] = await outbox.entries(rig.hub.store, CONNECTION)
+    # The entry stays queued and says it was tried, and why it did not go.
+    assert (entry.home_id, entry.attempts) == (acme.id, 1)
+    assert entry.last_error is not None and "HTTP 503" in entry.last_error and "tried again" in entry.last_error
     assert rig.card_of(key)["PhoneNumbers"][0]["Number"] == "555 0100"
 
     rig.sim.failures.clear()
