@@ -107,14 +107,15 @@ def _outside_api() -> dict[Callable[..., Any], Operation]:
             description=(
                 "Signed by the vendor (no bearer token). The body is size-limited, its signature verified, and "
                 "its events committed to the inbox before the hub answers 200 with an empty body (the x-hub-events "
-                "header says how many were new); workers then sync the records."
+                "header says how many were new); workers then sync the records. 500 when the connection's plugin "
+                "fails reading a verified body: nothing is committed, and the vendor sends it again."
             ),
             tag="webhooks",
             auth=False,
             path=(Param("connection", "The connection the webhook is for.", {"type": "string", "minLength": 1}),),
             body={"description": "The vendor's own webhook payload, as it sends it."},
             response=None,
-            errors=(400, 401, 404, 413),
+            errors=(400, 401, 404, 413, 500),
         ),
     }
 

@@ -247,6 +247,31 @@ async def test_a_verifier_that_raises_anything_gives_401_not_500(tmp_path: Path,
         await hub.close()
 
 
+class BuggyParser(MemorySystem):
+    """A plugin whose webhook reader has a bug."""
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        raise KeyError("data")
+
+
+async def test_a_plugin_that_raises_reading_a_verified_body_answers_500_and_commits_nothing(
+    tmp_path: Path, remote: MemoryRemote
+):
+    hub = await open_memory_hub(tmp_path, remote, system=BuggyParser)
+    try:
+        transport = httpx.ASGITransport(app=create_app(hub, background=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            response = await deliver(client, hub, webhook_body("contact", "R1"))
+            documented = (await client.get("/openapi.json")).json()["paths"][URL.replace("mem", "{connection}")]
+        # 5xx, not 4xx: the vendor keeps the delivery and sends it again once the plugin is fixed.
+        assert response.status_code == 500
+        assert response.json()["error"] == "the BuggyParser plugin could not read the body: KeyError: 'data'"
+        assert await inbox_rows(hub) == []
+        assert "500" in documented["post"]["responses"]
+    finally:
+        await hub.close()
+
+
 # --- bodies that are too large ------------------------------------------------------------------------------------
 
 
