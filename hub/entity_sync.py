@@ -555,7 +555,7 @@ class EntitySync:
                          ignored=True)
         wanted = rule == "auto" or (rule == "on_request" and self.scope.create_home)
         if not wanted:
-            reason = (f"unmatched: no link and no home record named {name!r}; "
+            reason = (f"unmatched: no link and {self._no_match(record, name)}; "
                       + ("create it at home on request" if rule == "on_request" else "the contract never creates it"))
             return Plan(Item(self.entity, "skipped", reason, None, record.id, name), remote=record, values=values,
                          unlinked=("unmatched", []))
@@ -569,11 +569,25 @@ class EntitySync:
                 fields[self.contract.link_key_home] = key
         home = HomeRecord(id=uuid.uuid4().hex, entity=self.entity, fields=fields)
         link = self._new_link(home, record, "created")
-        reason = f"created at home: no link and no home record named {name!r} in the hub; created from {system}"
+        reason = f"created at home: no link and {self._no_match(record, name)} in the hub; created from {system}"
         item = Item(self.entity, "created", reason, home.id, record.id, name,
                     changes=creation_changes(fields, "to_home"))
         return Plan(item, home=home, link=link, remote=record, values=values, new_home=True, new_link=True,
                      home_changes=fields)
+
+    def _no_match(self, record: RemoteRecord, name: str) -> str:
+        """What the contract's match rules looked for and did not find, in their order."""
+        wanted = []
+        for rule in self.contract.match:
+            if rule["type"] == "exact_name":
+                wanted.append(f"named {name!r}")
+            elif rule["type"] == "link_key":
+                key = get_path(record.data, self.contract.link_key_remote or "")
+                wanted.append(f"with link key {None if is_blank(key) else key!r}")
+            else:
+                value = get_path(record.data, rule["remote"])
+                wanted.append(f"with {rule['home']} {None if value is UNSET or is_blank(value) else value!r}")
+        return f"no home record {' or '.join(wanted)}" if wanted else "no match rule (the contract links by hand)"
 
     def _plan_from(self, decisions: list[Decision], home: HomeRecord, link: Link, record: RemoteRecord,
                    values: dict[str, Any], phase: Phase, *, new_link: bool) -> Plan:

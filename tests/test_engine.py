@@ -209,6 +209,19 @@ async def test_several_home_records_with_the_name_go_to_review_instead_of_a_gues
     assert "SAM SMITH" not in [r.get("Name") for r in rig.remote.records["contact"].values() if r["Id"] != "R1"]
 
 
+async def test_an_unmatched_records_reason_names_what_the_match_rules_looked_for(rig: Rig):
+    entity = contact_entity(KARBON_LIKE, create={"to_home": "on_request", "to_remote": "auto"},
+                            match=[{"type": "field", "home": "email", "remote": "Email"}])
+    rig.use(entity=entity)
+    await rig.home("Ada", email="ada@home.example")  # same name, but names are not what this contract matches on
+    rig.remote.add("contact", {"Name": "Ada", "Email": "other@remote.example"})
+    await rig.sync(Scope(allow_empty_home=True))
+
+    (row,) = await rig.store.unlinked_remote("mem", "contact")
+    assert row["reason"] == ("unmatched: no link and no home record with email 'other@remote.example'; "
+                             "create it at home on request")
+
+
 async def test_unmatched_remote_record_waits_for_a_person_when_creation_is_on_request(rig: Rig):
     entity = contact_entity(KARBON_LIKE, create={"to_home": "on_request", "to_remote": "auto"})
     rig.use(entity=entity)
