@@ -250,6 +250,7 @@ PLUGIN: dict[str, Any] = {
         "contract": TEXT,
         "api": TEXT,
         "simulator": {"type": "boolean"},
-        "status": {"type": "string", "description": "ok, or failed in <stage>: <error>"},
+        "status": {"type": "string", "description": "ok, contract only (client not released yet), "
+                   "invalid contract: <first problem>, or failed in <stage>: <error>"},
     },
 }

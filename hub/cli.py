@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub.config import Config, load_config
-from hub.contracts import CONTRACTS_DIR, check_files
+from hub.config import DEFAULT_CONFIG, Config, example_config, load_config
+from hub.contracts import check_files
 from hub.engine import Scope
 from hub.errors import ContractError, HubError
 from hub.plugins import call_each
@@ -24,7 +24,6 @@ from hub.runs import AlreadyRunning
 from hub.runtime import Hub, describe_plugins
 from hub.tables import render
 
-DEFAULT_CONFIG = "config/hub.toml"
 SKIPPED_SHOWN = 50
 """How many skipped records ``hub sync`` lists after its summary; ``hub runs show`` lists them all."""
 STDOUT_CLOSED = 141
@@ -117,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     contracts.add_argument("action", choices=["check"])
     contracts.add_argument("paths", nargs="*", type=Path)
     contracts.set_defaults(handler=_contracts)
+
+    init = commands.add_parser("init", help=f"write the commented example configuration to {DEFAULT_CONFIG}")
+    init.add_argument("--dir", type=Path, default=Path("."), help="the folder to write config/hub.toml under")
+    init.add_argument("--force", action="store_true", help="overwrite an existing configuration file")
+    init.set_defaults(handler=_init)
 
     demo = commands.add_parser("demo", help="run the hub with every simulator, seeded with sample data")
     demo.add_argument("--port", type=int, default=8080)
@@ -352,7 +356,9 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _contracts(args: argparse.Namespace) -> int:
-    paths = args.paths or sorted(p for p in CONTRACTS_DIR.glob("*.json") if p.name != "contract.schema.json")
+    if not args.paths:
+        return _check_installed_contracts()
+    paths = args.paths
     try:
         registry = build_registry(os.environ)
         known: dict[str, Any] = {"transforms": registry.transforms, "verifiers": registry.verifiers}
@@ -366,12 +372,38 @@ def _contracts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_installed_contracts() -> int:
+    """Check the contract of every installed plugin's system, built-in or not, each problem led by the plugin."""
+    registry = build_registry(os.environ)
+    problems = [p for _name, invalid in sorted(registry.invalid_contracts.items()) for p in invalid.problems]
+    for failure in registry.failures:  # its contract cannot be reached, so it is not counted either way
+        print(f"{failure.plugin}: not checked: failed in {failure.stage}: {failure.error}", file=sys.stderr)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    paths = [str(contract.path) for _name, contract in sorted(registry.contracts.items())]
+    print(f"{len(paths)} contract{'s' * (len(paths) != 1)} valid: {', '.join(paths)}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from hub.app import serve
 
     config: Config = load_config(args.config, os.environ)
     check_options(build_registry(os.environ), config)
     return serve(config, host=args.host, port=args.port)
+
+
+def _init(args: argparse.Namespace) -> int:
+    """Write the commented example configuration (shipped inside the package) where the hub looks for it."""
+    target = args.dir / DEFAULT_CONFIG
+    if target.exists() and not args.force:
+        raise HubError(f"{target} exists; edit it, or hub init --force to overwrite it with the example")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(example_config().read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {target}: edit its connections (secrets are named by environment variable), then hub plugins "
+          "lists what is installed")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

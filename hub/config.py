@@ -12,6 +12,8 @@ from typing import Any
 from hub.errors import ConfigError
 from hub.schedule import parse_schedule
 
+DEFAULT_CONFIG = "config/hub.toml"
+"""Where the hub looks for its configuration without --config or $HUB_CONFIG, and where ``hub init`` writes it."""
 ROLES = ("admin", "standard")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 """What an environment variable's name looks like by convention; an unset name unlike it may be a pasted secret."""
@@ -79,10 +81,23 @@ def load_config(path: Path | str, env: Mapping[str, str]) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file (copy config/hub.toml and edit it)") from None
+        raise ConfigError(f"{path}: no such configuration file ({_init_hint(path)})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_config(data, env, path=path)
+
+
+def example_config() -> Path:
+    """The commented example configuration: inside the installed package (a wheel), else in the clone's config/."""
+    here = Path(__file__).resolve().parent
+    return next((p for p in (here / "_config" / "hub.toml", here.parent / "config" / "hub.toml") if p.exists()),
+                here.parent / "config" / "hub.toml")
+
+
+def _init_hint(path: Path) -> str:
+    if path == Path(DEFAULT_CONFIG):
+        return "hub init writes the commented example there; then edit it"
+    return f"hub init writes the commented example to {DEFAULT_CONFIG}; edit it there, or copy it to {path}"
 
 
 def parse_config(data: Mapping[str, Any], env: Mapping[str, str], *, path: Path | None = None) -> Config:

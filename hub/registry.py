@@ -19,6 +19,14 @@ from hub.verifiers import Verifier
 
 
 @dataclass
+class InvalidContract:
+    """A registered system whose contract does not validate: each problem as ``PLUGIN: FILE: /pointer: message``."""
+
+    system: type[System]
+    problems: list[str]
+
+
+@dataclass
 class Registry:
     """Everything plugins registered, by name, and who registered it."""
 
@@ -28,6 +36,8 @@ class Registry:
     transforms: dict[str, Transform] = field(default_factory=dict)
     verifiers: dict[str, Verifier] = field(default_factory=dict)
     contracts: dict[str, Contract] = field(default_factory=dict)
+    invalid_contracts: dict[str, InvalidContract] = field(default_factory=dict)
+    """Systems left out of ``systems`` because their contract is invalid, so the rest of the hub still works."""
 
     @property
     def failures(self) -> list[PluginFailure]:
@@ -38,6 +48,8 @@ class Registry:
         """A registered system class by name, or a clear error naming the known ones and any failures."""
         if name in self.systems:
             return self.systems[name]
+        if name in self.invalid_contracts:
+            raise ContractError(self.invalid_contracts[name].problems)
         broken = [f for f in self.failures if f.plugin == name]
         if broken:
             raise PluginError(f"plugin {name!r} is installed but failed: {broken[0].error}")
@@ -46,19 +58,22 @@ class Registry:
 
 
 def build_registry(env: Mapping[str, str] | None = None, extra: list[object] = ()) -> Registry:
-    """Load plugins and collect what they register; refuse on name clashes and invalid contracts."""
+    """Load plugins and collect what they register; refuse on name clashes.
+
+    A system whose contract is invalid is set aside in ``invalid_contracts``: a configuration that uses it is refused
+    when the hub opens (``Hub.open``), and every other command goes on without it.
+    """
     registry = Registry(make_plugin_manager(env, extra))
     _collect(registry)
-    problems: list[str] = []
-    for name, system in registry.systems.items():
+    for name, system in list(registry.systems.items()):
         try:
             registry.contracts[name] = load_contract(
                 Path(system.contract_path), transforms=registry.transforms, verifiers=registry.verifiers
             )
         except ContractError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ContractError(problems)
+            plugin = registry.owners[name]
+            registry.invalid_contracts[name] = InvalidContract(system, [f"{plugin}: {p}" for p in exc.problems])
+            del registry.systems[name]
     return registry
 
 
@@ -95,12 +110,18 @@ def _collect(registry: Registry) -> None:
 
 
 def check_options(registry: Registry, config: Config) -> None:
-    """Refuse a connection option its plugin does not know, or one of another type than the option's default."""
+    """Refuse a connection option its plugin does not know, or one of another type than the option's default, and an
+    ``entities`` entry its plugin's contract has no entity type of."""
     where = f"{config.path}: " if config.path else ""
     for connection in config.connections.values():
         if connection.plugin in registry.systems:  # an unknown or broken plugin is reported when the hub opens
             for problem in _option_problems(registry, connection):
                 raise ConfigError(f"{where}connections.{connection.name}.options.{problem}")
+            known = registry.contracts[connection.plugin].entities
+            for entity in connection.entities:
+                if entity not in known:
+                    raise ConfigError(f"{where}connections.{connection.name}.entities: no entity type {entity!r} in "
+                                      f"{connection.plugin} (it has: {', '.join(sorted(known))})")
 
 
 def declared_options(registry: Registry, plugin: str) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from hub.config import Config, Connection
 from hub.credentials import StoredTokens
 from hub.disconnect import refuse_if_disconnected
 from hub.engine import Engine, RunResult, Scope
-from hub.errors import ConfigError, HubError
+from hub.errors import ConfigError, ContractError, HubError
 from hub.ratelimit import Limiter, RateLimitedTransport, RateLimits, retry_after_reader
 from hub.registry import Registry, build_registry, check_options
 from hub.runs import AlreadyRunning, Run
@@ -62,6 +62,8 @@ class Hub:
                     unavailable[connection.name] = (f"plugin {connection.plugin!r} ships only its contract so far; "
                                                     "its client is not released yet")
                 continue
+            if connection.plugin in registry.invalid_contracts:  # the same lines as `hub contracts check`
+                raise ContractError(registry.invalid_contracts[connection.plugin].problems)
             broken = [f for f in registry.failures if f.plugin == connection.plugin]
             if not broken:
                 known = ", ".join(sorted(registry.systems)) or "none"
@@ -195,6 +197,14 @@ def describe_plugins(registry: Registry) -> list[dict[str, Any]]:
             "simulator": system.simulator.__func__ is not System.simulator.__func__,
             "status": "contract only (client not released yet)" if system.contract_only else "ok",
         })
+    for name, invalid in sorted(registry.invalid_contracts.items()):
+        plugin = registry.owners[name]
+        first = invalid.problems[0].removeprefix(f"{plugin}: ")
+        more = len(invalid.problems) - 1
+        rows.append({"name": name, "title": invalid.system.title or name, "plugin": plugin,
+                     "version": registry.loaded.versions.get(plugin, "unknown"), "entities": [],
+                     "contract": str(invalid.system.contract_path), "status": f"invalid contract: {first}" + (
+                         f" (and {more} more: hub contracts check lists them)" if more else "")})
     for failure in registry.failures:
         rows.append({"name": failure.plugin, "plugin": failure.plugin, "version": "", "entities": [],
                      "contract": "", "status": f"failed in {failure.stage}: {failure.error}"})

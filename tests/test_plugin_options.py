@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,26 @@ async def test_the_hub_refuses_to_open_with_an_option_its_plugin_does_not_read_b
         await Hub.open(config, env={"HUB_SECRET_KEY": Fernet.generate_key().decode()})
 
     assert not config.database.exists()
+
+
+async def test_an_entity_type_the_plugins_contract_lacks_is_refused_when_the_hub_opens_naming_the_key(
+    tmp_path: Path,
+):
+    """Caught at load, so ``hub serve`` does not start a timer that would fail every tick."""
+    path = config_with(tmp_path, "quickbooks", 'realm_id = "1"')
+    path.write_text(path.read_text().replace('"quickbooks"', '"quickbooks"\nentities = ["customers"]'))
+    config = load_config(path, AnyVariable())
+    expected = (rf"{re.escape(str(path))}: connections\.c\.entities: no entity type 'customers' in quickbooks "
+                r"\(it has: bill, customer, invoice, item, ship_doc, vendor, work_order\)")
+
+    with pytest.raises(ConfigError, match=expected):
+        check_options(build_registry({}), config)
+    with pytest.raises(ConfigError, match=expected):
+        await Hub.open(config, env={"HUB_SECRET_KEY": Fernet.generate_key().decode()})
+    assert not config.database.exists()
+
+
+def test_the_entity_types_a_plugins_contract_has_are_accepted(tmp_path: Path):
+    path = config_with(tmp_path, "quickbooks", 'realm_id = "1"')
+    path.write_text(path.read_text().replace('plugin = "quickbooks"', 'plugin = "quickbooks"\nentities = ["customer"]'))
+    check_options(build_registry({}), load_config(path, AnyVariable()))

@@ -74,7 +74,7 @@ def test_a_plugin_implementing_an_unknown_hook_is_recorded_as_failed_by_name():
     assert "register_sytems" in failure.error
 
 
-def test_a_plugin_with_an_invalid_contract_stops_the_hub_with_file_pointer_and_rule(tmp_path):
+def test_a_plugin_with_an_invalid_contract_is_set_aside_with_plugin_file_pointer_and_rule(tmp_path):
     bad = tmp_path / "memory.json"
     bad.write_text('{"contract_version": 1, "plugin": "memory", "system": "M", "api": "vendor", "entities": {}}')
 
@@ -88,9 +88,13 @@ def test_a_plugin_with_an_invalid_contract_stops_the_hub_with_file_pointer_and_r
         def register_systems(self, register):
             register(BadContract)
 
+    registry = build_registry({"HUB_PLUGINS": "core"}, [Plugin()])
+
+    assert "memory" not in registry.systems
+    assert registry.invalid_contracts["memory"].problems == [f"memory: {bad}: /entities: {{}} should be non-empty"]
     with pytest.raises(ContractError) as caught:
-        build_registry({"HUB_PLUGINS": "core"}, [Plugin()])
-    assert caught.value.problems == [f"{bad}: /entities: {{}} should be non-empty"]
+        registry.system("memory")
+    assert caught.value.problems == registry.invalid_contracts["memory"].problems
 
 
 def test_a_test_plugin_object_is_registered_like_an_installed_one(tmp_path):
