@@ -1,7 +1,9 @@
 """HTTP calls to one QuickBooks Online company, and Intuit's answers turned into the hub's error kinds.
 
-Every call carries ``minorversion=75``; every write a fresh ``requestid``, so a write QuickBooks already
-processed is answered from its record instead of being done twice. An answer is JSON with the entity, the
+Every call carries ``minorversion=75``; every write a fresh ``requestid``, which it keeps when it is sent again.
+A write whose answer is lost (a timeout, a reset connection) or is a 5xx may have been done all the same, so it
+is retried (``WRITE_RETRY_DELAYS``) under the same ``requestid``: QuickBooks answers a ``requestid`` it has seen
+from its record of the first request instead of doing the write twice. An answer is JSON with the entity, the
 ``QueryResponse`` or the ``CDCResponse`` at the top, or a ``Fault``: 5010 (Stale Object Error) is a lost race,
 other ValidationFaults are one record's problem, 5xx is a passing failure. 429 never gets here: the hub's
 rate-limited transport turns it into a pause first.
@@ -9,8 +11,9 @@ rate-limited transport turns it into a pause first.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -18,6 +21,7 @@ import httpx
 from hub.errors import (
     DuplicateName,
     FatalSyncError,
+    RateLimited,
     ReauthorisationRequired,
     RecordError,
     RetriableError,
@@ -27,6 +31,9 @@ from hub.errors import (
 
 MINOR_VERSION = "75"
 """The minor version every call asks for (python-quickbooks refuses anything older)."""
+
+WRITE_RETRY_DELAYS = (0.5, 2.0)
+"""Seconds before each retry of a write whose outcome is unknown (no answer, or a 5xx); then the run is interrupted."""
 
 STALE_OBJECT = "5010"
 OBJECT_NOT_FOUND = "610"
@@ -58,14 +65,25 @@ class QboClient:
         self.http = http
         self.company_url = f"{base_url}/v3/company/{realm_id}"
         self._auth = auth
+        self.retry_delays: tuple[float, ...] = WRITE_RETRY_DELAYS
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def get(self, path: str, params: dict[str, str] | None = None, *, listing: bool = False) -> dict[str, Any]:
         """GET a resource of the company."""
         return await self._call("GET", path, params or {}, listing=listing)
 
-    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a write, with a fresh ``requestid``."""
-        return await self._call("POST", path, {"requestid": uuid.uuid4().hex}, json=body)
+    async def post(self, path: str, body: dict[str, Any], *, request_id: str | None = None) -> dict[str, Any]:
+        """POST a write under ``request_id`` (a fresh one if not given); one whose outcome is unknown is sent again
+        under the same one, so QuickBooks does it at most once."""
+        params = {"requestid": request_id or uuid.uuid4().hex}
+        for delay in self.retry_delays:
+            try:
+                return await self._call("POST", path, params, json=body)
+            except RateLimited:
+                raise  # refused before it was done: the connection pauses, and the run with it
+            except RetriableError:
+                await self.sleep(delay)
+        return await self._call("POST", path, params, json=body)
 
     async def query(self, statement: str) -> dict[str, Any]:
         """Run one query statement (POSTed as ``application/text``) and return its ``QueryResponse``."""
