@@ -63,6 +63,18 @@ async def queue_targets(hub: Hub, entity: str, *, linked_to: str | None = None) 
     return targets
 
 
+def deactivate_targets(hub: Hub, entity: str) -> list[str]:
+    """Connections where deleting a home record of this type makes its remote copy inactive (``on_home_delete``)."""
+    targets = []
+    for name in sorted(hub.config.connections):
+        if name in hub.unavailable or entity not in configured_types(hub, name):
+            continue
+        contract = hub.engine(name).contract.entity(entity)
+        if contract.on_home_delete == "deactivate" and not contract.pull_only:
+            targets.append(name)
+    return targets
+
+
 def record_json(record: HomeRecord) -> dict[str, Any]:
     """A home record as the lists show it."""
     return {
@@ -88,6 +100,7 @@ async def record_detail(hub: Hub, record: HomeRecord) -> dict[str, Any]:
                 "connection": entry.connection,
                 "op": entry.op,
                 "fields": entry.fields,
+                "remote_id": entry.remote_id,
                 "actor": entry.actor,
                 "created_at": entry.created_at,
                 "attempts": entry.attempts,
@@ -150,16 +163,24 @@ async def change_record(call: Call) -> dict[str, Any]:
 
 
 async def remove_record(call: Call) -> dict[str, Any]:
-    """Delete (archive) a home record: delinked everywhere, its queued changes dropped, no remote copy deleted."""
+    """Delete (archive) a home record: delinked everywhere, its queued changes dropped, no remote copy deleted; where
+    the contract says so (QuickBooks' list records), the remote copy is queued to be made inactive, and pushed."""
+    record = await call.hub.store.record(call.path["id"])
+    targets = deactivate_targets(call.hub, record.entity) if record is not None else []
     try:
-        record, links = await delete_record(call.hub.store, call.path["id"], actor=call.user.name, at=call.hub.clock())
+        record, links = await delete_record(call.hub.store, call.path["id"], actor=call.user.name, at=call.hub.clock(),
+                                            deactivate_on=targets)
     except UnknownRecord as exc:
         raise ApiError(404, str(exc)) from None
+    deactivating = [link for link in links if link.connection in targets]
+    push_soon(call, sorted({link.connection for link in deactivating}), record)
     return {
         "id": record.id,
         "deleted_at": record.deleted_at,
         "delinked": [{"connection": link.connection, "entity": link.entity, "remote_id": link.remote_id}
                      for link in links],
+        "deactivating": [{"connection": link.connection, "entity": link.entity, "remote_id": link.remote_id}
+                         for link in deactivating],
     }
 
 
@@ -196,6 +217,12 @@ async def list_plugins(call: Call) -> list[dict[str, Any]]:
     """Installed system plugins, their versions, entity types and contracts, and any that failed to load."""
     return call.hub.describe_plugins()
 
+
+REMOTE_COPY: dict[str, Any] = {
+    "type": "object",
+    "required": ["connection", "entity", "remote_id"],
+    "properties": {"connection": {"type": "string"}, "entity": {"type": "string"}, "remote_id": {"type": "string"}},
+}
 
 RECORD_ID = (Param("id", "The home record's id.", {"type": "string", "minLength": 1}),)
 
@@ -287,22 +314,20 @@ def routes() -> list[DescribedRoute]:
                 path=RECORD_ID,
                 response={
                     "type": "object",
-                    "required": ["id", "deleted_at", "delinked"],
+                    "required": ["id", "deleted_at", "delinked", "deactivating"],
                     "properties": {
                         "id": {"type": "string"},
                         "deleted_at": {"type": "string"},
-                        "delinked": listing({
-                            "type": "object",
-                            "required": ["connection", "entity", "remote_id"],
-                            "properties": {"connection": {"type": "string"}, "entity": {"type": "string"},
-                                           "remote_id": {"type": "string"}},
-                        }),
+                        "delinked": listing(REMOTE_COPY),
+                        "deactivating": listing(REMOTE_COPY),
                     },
                 },
                 description="The hub never deletes records in other systems: the record is delinked on every "
                 "connection, each remote copy stays and is listed as unmatched again, and the record's queued "
-                "changes are dropped. The record leaves the lists; `GET /api/records/{id}` still shows it, with "
-                "`deleted_at`.",
+                "changes are dropped. Where the contract's `on_home_delete` is `deactivate` (QuickBooks customers, "
+                "vendors and items), the remote copy is queued to be made inactive (`deactivating`) and pushed at "
+                "once; if the system cannot be reached it waits in the queue for the next sync. The record leaves "
+                "the lists; `GET /api/records/{id}` still shows it, with `deleted_at`.",
             ),
         ),
         api(

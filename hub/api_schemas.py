@@ -207,8 +207,9 @@ RECORD_DETAIL: dict[str, Any] = {
                 "required": ["connection", "op"],
                 "properties": {
                     "connection": TEXT,
-                    "op": {"enum": ["create", "update"]},
+                    "op": {"enum": ["create", "update", "deactivate"]},
                     "fields": listing(TEXT),
+                    "remote_id": {**MAYBE_TEXT, "description": "the remote record a deactivate names"},
                     "actor": TEXT,
                     "created_at": TEXT,
                     "attempts": {"type": "integer"},

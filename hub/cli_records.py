@@ -166,12 +166,20 @@ def _edit(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
+        from hub.api_records import deactivate_targets
         from hub.local import delete_record
 
-        record, links = await delete_record(hub.store, args.id, actor=args.actor, at=hub.clock())
+        found = await hub.store.record(args.id)
+        targets = deactivate_targets(hub, found.entity) if found is not None else []
+        record, links = await delete_record(hub.store, args.id, actor=args.actor, at=hub.clock(),
+                                            deactivate_on=targets)
         print(f"deleted {record.entity} {record.name!r} {record.id}")
         for link in links:
-            print(f"delinked on {link.connection} from remote {link.remote_id}: the remote record stays, unmatched")
+            if link.connection in targets:
+                print(f"delinked on {link.connection} from remote {link.remote_id}: queued to be made inactive there")
+            else:
+                print(f"delinked on {link.connection} from remote {link.remote_id}: the remote record stays, unmatched")
+        await _push(hub, sorted({link.connection for link in links if link.connection in targets}), record, args.actor)
         return 0
 
     return _run(args, work)

@@ -85,6 +85,8 @@ class EntityContract:
     available_when: tuple[dict[str, Any], ...] = ()
     proxy_field: str | None = None
     remote_deletes: str = "ignore"
+    on_home_delete: str = "delink"
+    """What deleting a linked home record does remotely: ``delink`` only, or ``deactivate`` the remote record too."""
     pull_only: bool = False
     never_sync_fields: tuple[str, ...] = ()
     name_sync: FieldMapping | None = None
@@ -288,6 +290,7 @@ def _entity(name: str, spec: dict[str, Any]) -> EntityContract:
         available_when=tuple(filters.get("available_when", ())),
         proxy_field=spec.get("proxy", {}).get("home"),
         remote_deletes=spec.get("remote_deletes", "ignore"),
+        on_home_delete=spec.get("on_home_delete", "delink"),
         pull_only=spec.get("pull_only", False),
         never_sync_fields=tuple(spec.get("never_sync", {}).get("fields", ())),
         name_sync=_name_sync(spec["name"]),
@@ -355,6 +358,8 @@ def _entity_problems(
         yield f"{base}/create/to_remote", "a pull_only entity cannot create remote records; use 'never'"
     if pull_only and "to_remote_option" in create:
         yield f"{base}/create/to_remote_option", "a pull_only entity cannot create remote records; remove it"
+    if pull_only and entity.get("on_home_delete") == "deactivate":
+        yield f"{base}/on_home_delete", "a pull_only entity writes nothing remotely; use 'delink'"
     for index, rule in enumerate(_seq(entity.get("match"))):
         if isinstance(rule, dict) and rule.get("type") == "link_key" and "link_key" not in entity:
             yield f"{base}/match/{index}", "matches on link_key but the entity declares no link_key"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -86,27 +86,40 @@ async def edit_record(store: Store, record_id: str, changes: dict[str, Any], *, 
     return record
 
 
-async def delete_record(store: Store, record_id: str, *, actor: str, at: datetime) -> tuple[HomeRecord, list[Link]]:
+async def delete_record(store: Store, record_id: str, *, actor: str, at: datetime,
+                        deactivate_on: Collection[str] = ()) -> tuple[HomeRecord, list[Link]]:
     """Delete (archive) a home record: delinked on every connection, its queued changes dropped, no remote deleted.
 
-    The hub never deletes a record in another system: each remote copy stays and is listed as unmatched again.
+    The hub never deletes a record in another system: each remote copy stays and is listed as unmatched again. On
+    the connections in ``deactivate_on`` (their contract's ``on_home_delete`` is ``deactivate``) the remote copy is
+    queued to be made inactive, the entry naming it, since the link that did is gone.
     """
     record = await store.record(record_id)
     if record is None or record.deleted_at:
         raise UnknownRecord(f"no home record with id {record_id!r}")
+    rows = await store.fetchall("SELECT DISTINCT connection FROM links WHERE home_id = ?", (record.id,))
+    # Queued before the delink, so that no crash leaves a delinked record whose deactivation was never queued.
+    deactivating = [row[0] for row in rows if row[0] in deactivate_on]
+    if deactivating:
+        async with store.transaction() as tx:
+            for connection in deactivating:
+                link = (await store.links_by_home(connection, record.entity, [record.id]))[record.id]
+                await tx.execute("DELETE FROM outbox WHERE connection = ? AND home_id = ? AND op = 'deactivate'",
+                                 (connection, record.id))
+                await outbox.enqueue(tx, connection=connection, entity=record.entity, home_id=record.id,
+                                     op="deactivate", fields=[], actor=actor, at=at, remote_id=link.remote_id,
+                                     remote_version=link.remote_version)
     # Delinked first: a crash between the two steps leaves a live, unlinked record, and deleting again finishes.
-    links = [
-        await delink(store, row[0], record.entity, home_id=record.id, actor=actor, at=at)
-        for row in await store.fetchall("SELECT DISTINCT connection FROM links WHERE home_id = ?", (record.id,))
-    ]
+    links = [await delink(store, row[0], record.entity, home_id=record.id, actor=actor, at=at) for row in rows]
     record.deleted_at = iso(at)
     record.pending = False
     async with store.transaction() as tx:
-        await tx.execute("DELETE FROM outbox WHERE home_id = ?", (record.id,))
+        await tx.execute("DELETE FROM outbox WHERE home_id = ? AND op != 'deactivate'", (record.id,))
         await store.save_record(tx, record)
         await _forget_candidate(tx, record)
+    kept = f"queued to be deactivated on {', '.join(deactivating)}" if deactivating else "remote records kept"
     await store.log(actor, "delete", f"deleted {record.entity} {record.name!r} ({record.id}); "
-                    f"delinked on {len(links)} connection(s), remote records kept", at=at)
+                    f"delinked on {len(links)} connection(s), {kept}", at=at)
     return record, links
 
 

@@ -166,4 +166,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE connection_state ADD COLUMN disconnected_at TEXT;
     ALTER TABLE connection_state ADD COLUMN disconnected_by TEXT;
     """,
+    # 4. A queued change to a remote record whose link is gone: a home record deleted where the contract deactivates
+    # its remote copy (on_home_delete). The entry names the remote record, and the version the hub last saw of it.
+    """
+    ALTER TABLE outbox ADD COLUMN remote_id TEXT;
+    ALTER TABLE outbox ADD COLUMN remote_version TEXT;
+    """,
 )

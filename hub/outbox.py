@@ -25,22 +25,27 @@ class Entry:
     created_at: str
     attempts: int
     last_error: str | None
+    remote_id: str | None = None
+    """The remote record a ``deactivate`` names: its home record was deleted and delinked, so no link says it."""
+    remote_version: str | None = None
+    """The remote record's version when the hub last saw it (QuickBooks' SyncToken), for a ``deactivate``."""
 
 
 async def enqueue(tx: Any, *, connection: str, entity: str, home_id: str, op: str, fields: list[str], actor: str,
-                  at: datetime) -> None:
-    """Queue a local change inside the caller's transaction."""
+                  at: datetime, remote_id: str | None = None, remote_version: str | None = None) -> None:
+    """Queue a local change inside the caller's transaction (``deactivate`` names its remote record)."""
     await tx.execute(
-        "INSERT INTO outbox (connection, entity, home_id, op, fields, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (connection, entity, home_id, op, dumps(sorted(fields)), actor, iso(at)),
+        "INSERT INTO outbox (connection, entity, home_id, op, fields, actor, created_at, remote_id, remote_version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (connection, entity, home_id, op, dumps(sorted(fields)), actor, iso(at), remote_id, remote_version),
     )
 
 
 async def entries(store: Store, connection: str, entity: str | None = None, *,
                   home_ids: Collection[str] | None = None) -> list[Entry]:
     """A connection's queued changes (of one type; of some records), oldest first."""
-    sql = ("SELECT id, connection, entity, home_id, op, fields, actor, created_at, attempts, last_error "
-           "FROM outbox WHERE connection = ?")
+    sql = ("SELECT id, connection, entity, home_id, op, fields, actor, created_at, attempts, last_error, remote_id, "
+           "remote_version FROM outbox WHERE connection = ?")
     params: list[Any] = [connection]
     if entity:
         sql += " AND entity = ?"
@@ -48,7 +53,7 @@ async def entries(store: Store, connection: str, entity: str | None = None, *,
     if home_ids is not None:
         sql += " AND home_id IN (SELECT value FROM json_each(?))"
         params.append(dumps(sorted(home_ids)))
-    return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9])
+    return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8], r[9], r[10], r[11])
             for r in await store.fetchall(sql + " ORDER BY id", params)]
 
 

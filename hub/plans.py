@@ -45,6 +45,8 @@ class Match:
     homes: list[HomeRecord]
     taken: bool = False
     delinked: bool = False
+    home_deleted: bool = False
+    """Delinked because its home record was deleted in the hub (every home record it was delinked from is)."""
 
 
 @dataclass

@@ -89,6 +89,13 @@ class System:
         """Change some fields (``{remote path: value}``) of a remote record, leaving the rest as they are."""
         raise NotImplementedError(f"{self.name} cannot update {entity} records")
 
+    async def deactivate(self, entity: str, record: RemoteRecord) -> RemoteRecord:
+        """Make a remote record inactive (its home record was deleted, and the contract's ``on_home_delete`` says
+        ``deactivate``) and return it as stored; ``record`` carries the id and the version the hub last saw.
+        Unsupported by default: the entry stays queued with this error."""
+        raise RecordError(f"{self.title or self.name} cannot deactivate {entity} records (the plugin does not "
+                          "implement System.deactivate)")
+
     def webhook_secrets(self) -> list[str]:
         """The secrets that sign this connection's webhooks (several during a key rotation)."""
         return [value for key, value in sorted(self.connection.secrets.items()) if key.startswith("webhook")]

@@ -247,6 +247,13 @@ def test_quickbooks_never_deletes_list_records_but_a_deleted_transaction_is_deli
     assert {quickbooks.entity(e).remote_deletes for e in TRANSACTIONS} == {"unlink"}
 
 
+def test_a_list_record_deleted_at_home_is_made_inactive_in_quickbooks_but_a_transaction_is_only_delinked():
+    quickbooks = load("quickbooks")
+    assert {quickbooks.entity(e).on_home_delete for e in LISTS} == {"deactivate"}
+    assert {quickbooks.entity(e).on_home_delete for e in TRANSACTIONS} == {"delink"}
+    assert {e.on_home_delete for e in load("intuit_pm").entities.values()} == {"delink"}
+
+
 def test_quickbooks_writes_carry_the_sync_token_and_stay_inside_the_limits():
     quickbooks = load("quickbooks")
     for entity in quickbooks.entities.values():
@@ -478,6 +485,14 @@ def test_a_pull_only_entity_that_writes_remotely_is_refused():
         "x.json: /entities/staff/create/to_remote: a pull_only entity cannot create remote records; use 'never'",
         "x.json: /entities/staff/fields/0/later_sync/to_remote: a pull_only entity writes nothing remotely; use "
         "'never'",
+    ]
+
+
+def test_a_pull_only_entity_cannot_deactivate_remote_records_when_home_ones_are_deleted():
+    data = raw("xpm")
+    data["entities"]["staff"]["on_home_delete"] = "deactivate"
+    assert problems_in(Path("x.json"), data) == [
+        "x.json: /entities/staff/on_home_delete: a pull_only entity writes nothing remotely; use 'delink'"
     ]
 
 

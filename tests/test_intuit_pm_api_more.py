@@ -171,6 +171,7 @@ async def test_deleting_a_linked_home_record_delinks_it_and_the_karbon_record_st
     deleted = answer(await rig.admin.delete(f"/api/records/{ada.id}"))
 
     assert deleted["delinked"] == [{"connection": rig.connection, "entity": "contact", "remote_id": key}]
+    assert deleted["deactivating"] == [] and (await rig.get_record(ada.id))["queued"] == []  # on_home_delete: delink
     assert rig.calls()[calls:] == []  # nothing is deleted or written in Karbon
     assert key in rig.sim.contacts and rig.card_of(key)["RoleOrTitle"] == "CFO"
     (row,) = await rig.links(entity="contact", show="unmatched")

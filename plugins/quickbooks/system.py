@@ -1,4 +1,4 @@
-"""The QuickBooks Online system: list, read, create and update records of one company, and split its webhooks.
+"""The QuickBooks Online system: list, read, create, update and deactivate a company's records, and split its webhooks.
 
 Listing uses the query endpoint in Id order, 1,000 records a page. An incremental pull asks Change Data
 Capture for what changed (deleted transactions included), and falls back to a query on
@@ -263,6 +263,16 @@ class QuickBooks(System):
                 body[key] = _merged(current[key], value)
         body = self.doc_numbers.to_remote(entity, body)
         sparse = {**body, "Id": record.id, "SyncToken": record.version, "sparse": True}
+        answer = await self.client.post(remote_type.lower(), sparse)
+        return remote_record(self.doc_numbers.to_home(entity, entity_of(answer, remote_type)))
+
+    async def deactivate(self, entity: str, record: RemoteRecord) -> RemoteRecord:
+        """Make a customer, vendor or item inactive (QuickBooks never deletes them): a sparse update of ``Active``
+        under the SyncToken the hub last saw, so a record changed meanwhile is refused (StaleWrite) and re-read."""
+        remote_type = self.remote_type(entity)
+        if record.version is None:
+            raise StaleWrite(f"no SyncToken is known for {remote_type} {record.id}: it must be read again")
+        sparse = {"Id": record.id, "SyncToken": record.version, "sparse": True, "Active": False}
         answer = await self.client.post(remote_type.lower(), sparse)
         return remote_record(self.doc_numbers.to_home(entity, entity_of(answer, remote_type)))
 
