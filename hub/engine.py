@@ -118,6 +118,7 @@ class Engine:
         run.on_progress = on_progress
         status, summary = "running", ""
         try:
+            run.keep_alive(self.store, self.clock)  # the lock holds through a long page; finish_run stops it
             await self._refuse_unsafe_first_sync(scope, entities)
             await self._refuse_while_paused()
             # Seed 004's order: the sync queue is flushed, the system's changes come in, then transactions are

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sqlite3
 import uuid
 from collections.abc import Container
 from dataclasses import replace
@@ -412,9 +414,16 @@ class EntitySync:
             plans.append(plan)
             if number % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+        rest: list[Plan] = []
         for plan in plans:
-            await self._send(plan)
-        await self._apply(plans, next_token=next_token)
+            if await self._send(plan):
+                # Recorded at once, not with the page: a run stopping later in the page (a 429, the system down, a
+                # kill) must not lose the link, snapshot and item of a write the system has made. One small
+                # transaction for each record written, beside that write's own round trip to the system.
+                await self._apply([plan], next_token=None, checkpoint=False)
+            else:
+                rest.append(plan)
+        await self._apply(rest, next_token=next_token)
 
     def _not_pulled(self, record: RemoteRecord, link: Link | None, error: RecordError) -> Plan:
         """A remote record whose values cannot be read as the home side's: failed, and not pushed this run."""
@@ -841,10 +850,11 @@ class EntitySync:
             values[self.contract.link_key_remote or ""] = key
         return values
 
-    async def _send(self, plan: Plan) -> None:
-        """Write a plan's remote changes, re-reading and re-applying the rules when the write loses a race."""
+    async def _send(self, plan: Plan) -> bool:
+        """Write a plan's remote changes, re-reading and re-applying the rules when the write loses a race; True
+        when the system took a write."""
         if not plan.remote_changes or self.run.dry_run or plan.remote is None or plan.home is None:
-            return
+            return False
         for attempt in range(STALE_RETRIES + 1):
             try:
                 changes = {m.remote: await self._to_remote(m, plan.remote_changes[m.home])
@@ -853,28 +863,29 @@ class EntitySync:
             except StaleWrite as exc:
                 if attempt == STALE_RETRIES:
                     plan.fail(f"{exc} (still changing after {STALE_RETRIES} re-reads)")
-                    return
+                    return False
                 fresh = await self._call_remote(self.system.read(self.entity, plan.remote.id))
                 if fresh is None:
                     plan.fail(f"the remote record {plan.remote.id} no longer exists")
-                    return
+                    return False
                 try:
                     await self._replan(plan, fresh)
                 except RecordError as unreadable:  # the record as it is now cannot be read as the home side's
                     plan.fail(str(unreadable))
-                    return
+                    return False
                 if not plan.remote_changes:
-                    return
+                    return False
                 continue
             except RecordError as exc:
                 plan.fail(str(exc))
-                return
+                return False
             # Only the fields written are known fresh: a remote edit to another field since the hub last read it
             # must still look like news to the next pull, so the rules can answer it.
             fresh = await self._remote_values(written, plan.home, only=plan.remote_changes)
             plan.remote = written
             plan.values = {**plan.values, **{f: fresh.get(f, UNSET) for f in plan.remote_changes}}
-            return
+            return True
+        return False
 
     async def _replan(self, plan: Plan, fresh: RemoteRecord) -> None:
         assert plan.home is not None and plan.link is not None
@@ -915,9 +926,9 @@ class EntitySync:
     async def _apply(self, plans: list[Plan], *, next_token: str | None, checkpoint: bool = True) -> None:
         """Write a batch of plans to the home store in one transaction, with the run items and the checkpoint."""
         now = self.engine.clock()
-        for plan in plans:
-            if not plan.ignored:
-                self.run.add(plan.item)
+        items = [plan.item for plan in plans if not plan.ignored]
+        for item in items:
+            self.run.add(item)
         if self.run.dry_run:
             return
         stamp = iso(now) or ""
@@ -928,11 +939,29 @@ class EntitySync:
             if plan.item.action == "failed" or (plan.quiet and plan.item.action == "unchanged"):
                 continue
             self._plan_writes(writes, plan, now, stamp)
-        async with self.store.transaction() as tx:
-            await writes.apply(self.store, tx, self.connection, self.entity, now)
-            await save_items(tx, self.run, now)
-            if checkpoint:
-                await self._write_cursor(tx, token=next_token)
+        try:
+            async with self.store.transaction() as tx:
+                await writes.apply(self.store, tx, self.connection, self.entity, now)
+                await save_items(tx, self.run, now)
+                if checkpoint:
+                    await self._write_cursor(tx, token=next_token)
+        except sqlite3.IntegrityError as exc:
+            # Only a second run of the type linking the same records can get here (the run lock should prevent
+            # it): this run stops with a clean error naming the other, its rolled-back items uncounted.
+            self.run.take_back(items)
+            raise FatalSyncError(await self._collided(exc)) from exc
+
+    async def _collided(self, error: Exception) -> str:
+        """The error of a run whose links another run of the type wrote first: which run, and what it means."""
+        rows = await self.store.fetchall(
+            "SELECT id, entities FROM runs WHERE connection = ? AND id != ? AND dry_run = 0 "
+            "AND (status = 'running' OR ended_at >= ?) ORDER BY id DESC",
+            (self.connection, self.run.id, iso(self.run.started_at)))
+        others = [str(row[0]) for row in rows if self.entity in json.loads(row[1])]
+        which = f" (run {', '.join(others)})" if others else ""
+        return (f"another sync of {self.connection} ({self.entity}){which} linked the same records while this run "
+                f"was writing them, so this run stopped without recording that page; the other run recorded them. "
+                f"The store refused: {error}")
 
     def _plan_writes(self, writes: Writes, plan: Plan, now: datetime, stamp: str) -> None:
         """Add one plan's rows to the page's writes (built here, written together in ``Writes.apply``)."""
