@@ -32,7 +32,7 @@ from hub.plans import (
     latest,
 )
 from hub.runs import Item, Run, save_items
-from hub.store import HomeRecord, Link, iso, name_key, parse_iso
+from hub.store import HomeRecord, Link, dumps, iso, name_key, parse_iso
 from hub.types import UNSET, Page, PageRequest, Phase, RemoteRecord, Rule, is_blank
 
 if TYPE_CHECKING:
@@ -103,6 +103,10 @@ class EntitySync:
         new records, matched by name to what the pull listed or created; stop, keeping the rest, if the system is
         unreachable. A new record waits while the connection has never listed its type (it could duplicate one)."""
         for entry in await self._queue():
+            if entry.op == "deactivate":
+                if not creates:  # in order with the changes of linked records, before the pull
+                    await self._flush_deactivation(entry)
+                continue
             record = await self.store.record(entry.home_id)
             link = None if record is None else (
                 await self.store.links_by_home(self.connection, self.entity, [record.id])).get(record.id)
@@ -194,6 +198,68 @@ class EntitySync:
         """Whether a queued local record is created remotely when the queue is flushed."""
         rule = self.contract.create_rule_to_remote(self.engine.options)
         return not self.contract.pull_only and rule == "auto" and self._held_back(record) is None
+
+    async def _flush_deactivation(self, entry: outbox.Entry) -> None:
+        """Make inactive the remote record of a home record deleted in the hub (``on_home_delete: deactivate``). A
+        failure leaves the entry queued with its error; the system down stops the run, as for any queued change."""
+        system = self.engine.contract.system
+        record = await self.store.record(entry.home_id)
+        name = record.name if record else ""
+        remote_id = entry.remote_id or ""
+        relinked = await self.store.links_by_remote(self.connection, self.entity, [remote_id])
+        if record is None or record.deleted_at is None or relinked:
+            # The delete stopped half-way (deleting again queues it afresh), or a person linked the remote record
+            # again since: it stays active.
+            why = "linked again since" if relinked else "the home record was not deleted"
+            await self._commit_item(Item(self.entity, "unchanged", f"not deactivated in {system}: {why}",
+                                         entry.home_id, remote_id, name, noted=True))
+            await self._unqueue(entry, None)
+            return
+        item = Item(self.entity, "updated", f"deactivated in {system}: deleted in the hub", entry.home_id, remote_id,
+                    name)
+        if self.run.dry_run:
+            self.run.add(item)
+            return
+        try:
+            written = await self._deactivate(RemoteRecord(remote_id, {}, None, entry.remote_version))
+        except RecordError as exc:
+            async with self.store.transaction() as tx:
+                await outbox.failed(tx, entry.id, str(exc))
+            await self._commit_item(Item(self.entity, "failed", f"not deactivated in {system}: {exc}",
+                                         entry.home_id, remote_id, name, error=str(exc)))
+            return
+        except SyncError as exc:
+            async with self.store.transaction() as tx:
+                await outbox.failed(tx, entry.id, str(exc))
+            raise
+        if written is None:
+            item = Item(self.entity, "unchanged", f"not deactivated: {system} no longer has it", entry.home_id,
+                        remote_id, name, noted=True)
+        self.run.add(item)
+        async with self.store.transaction() as tx:
+            await outbox.done(tx, [entry.id])
+            if written is not None:  # the unmatched list shows it inactive at once, not only after the next pull
+                await tx.execute(
+                    "UPDATE unlinked_remote SET data = ?, remote_modified = ? "
+                    "WHERE connection = ? AND entity = ? AND remote_id = ?",
+                    (dumps(written.data), iso(written.modified_at), self.connection, self.entity, remote_id))
+            await save_items(tx, self.run, self.engine.clock())
+
+    async def _deactivate(self, remote: RemoteRecord) -> RemoteRecord | None:
+        """``System.deactivate``, re-reading the record when the write loses a race (its version moved); None when
+        the system no longer has the record."""
+        attempt = 0
+        while True:
+            try:
+                return await self._call_remote(self.system.deactivate(self.entity, remote))
+            except StaleWrite as exc:
+                attempt += 1
+                if attempt > STALE_RETRIES:
+                    raise RecordError(f"{exc} (still changing after {STALE_RETRIES} re-reads)") from exc
+                fresh = await self._call_remote(self.system.read(self.entity, remote.id))
+                if fresh is None:
+                    return None
+                remote = fresh
 
     async def pull(self) -> bool:
         """Bring in remote pages, checkpointing after each; True when the listing proved what exists."""
@@ -459,11 +525,16 @@ class EntitySync:
                     result[record.id] = Match(describe_rule(rule, value), every, taken=True)
                 still.append(record)
             pending = still
-        apart = {remote_id for _home, remote_id in await self.store.delinked_pairs(
-            self.connection, self.entity, [r.id for r in pending])}
+        pairs = await self.store.delinked_pairs(self.connection, self.entity, [r.id for r in pending])
+        apart = {remote_id for _home, remote_id in pairs}
+        deleted: set[str] = set()
+        if pairs and self.contract.on_home_delete == "deactivate":
+            homes = await self.store.records(home_id for home_id, _remote in pairs)
+            live = {remote_id for home_id, remote_id in pairs if home_id not in homes or not homes[home_id].deleted_at}
+            deleted = apart - live
         for record in pending:
             if record.id in apart and not result[record.id].homes:
-                result[record.id] = Match("", [], delinked=True)
+                result[record.id] = Match("", [], delinked=True, home_deleted=record.id in deleted)
         return result
 
     def _match_value(self, rule: dict[str, Any], record: RemoteRecord) -> str:
@@ -555,6 +626,11 @@ class EntitySync:
             plan.item.action = "updated" if plan.item.action == "unchanged" else plan.item.action
             return plan
         rule = self.contract.create_to_home
+        if match.home_deleted and values.get("hidden") is True and not self.scope.create_home:
+            # The hub deactivated it when its home record was deleted (on_home_delete): news to nobody.
+            return Plan(Item(self.entity, "unchanged", f"its home record was deleted in the hub, and it is inactive in "
+                             f"{system}: link it by hand or import it", None, record.id, name),
+                        remote=record, values=values, unlinked=("unmatched", []))
         if match.delinked and not self.scope.create_home:
             return Plan(Item(self.entity, "skipped", "delinked by a person: link it by hand or import it", None,
                               record.id, name), remote=record, values=values, unlinked=("unmatched", []))
