@@ -7,7 +7,16 @@ from typing import Any
 from starlette.responses import Response
 
 from hub.api_http import ApiError, Call, Json, api
-from hub.api_runs import CONNECTION_NAME, check_entities, result_json, run_sync
+from hub.api_runs import (
+    ASYNC_NOTE,
+    CONNECTION_NAME,
+    PREFER,
+    RUN_STARTED,
+    check_entities,
+    prefers_async,
+    result_json,
+    run_sync,
+)
 from hub.api_schemas import IDS, IMPORT_CANDIDATE, LINK, LINK_ROW, RUN_RESULT, listing
 from hub.contracts import EntityContract
 from hub.engine import Mode, Scope
@@ -151,7 +160,7 @@ async def import_records(call: Call) -> Any:
     if contract.create_to_home == "never":
         raise ApiError(409, f"{name} never creates {entity} records in the hub")
     scope = Scope(entities=(entity,), remote_ids=tuple(call.body["remote_ids"]), create_home=True)
-    return await run_sync(call, name, scope)
+    return await run_sync(call, name, scope, early=prefers_async(call))
 
 
 async def export_records(call: Call) -> Any:
@@ -166,7 +175,8 @@ async def export_records(call: Call) -> Any:
     contract = engine.contract.entity(entity)
     if contract.pull_only or contract.create_rule_to_remote(engine.options) == "never":
         raise ApiError(409, f"{name} never creates {entity} records in {engine.contract.system}")
-    return await run_sync(call, name, Scope(entities=(entity,), record_ids=record_ids, create_remote=True))
+    scope = Scope(entities=(entity,), record_ids=record_ids, create_remote=True)
+    return await run_sync(call, name, scope, early=prefers_async(call))
 
 
 async def sync_record(call: Call, mode: Mode) -> Any:
@@ -384,9 +394,12 @@ def routes() -> list[DescribedRoute]:
                 admin=True,
                 path=(CONNECTION_NAME,),
                 body=_body(entity=ENTITY, remote_ids={**IDS, "minItems": 1}),
+                headers=(PREFER,),
                 response=RUN_RESULT,
+                answers=(RUN_STARTED,),
                 errors=(409, 503),
-                description="A remote record whose name matches a home record is linked rather than created.",
+                description="A remote record whose name matches a home record is linked rather than created."
+                + ASYNC_NOTE,
             ),
         ),
         api(
@@ -399,8 +412,12 @@ def routes() -> list[DescribedRoute]:
                 admin=True,
                 path=(CONNECTION_NAME,),
                 body=_body(entity=ENTITY, record_ids={**IDS, "minItems": 1}),
+                headers=(PREFER,),
                 response=RUN_RESULT,
+                answers=(RUN_STARTED,),
                 errors=(409, 503),
+                description="While it runs, GET /api/runs/{id} shows its counts, with total (the records chosen) "
+                "beside seen." + ASYNC_NOTE,
             ),
         ),
         api(

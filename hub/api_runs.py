@@ -18,8 +18,9 @@ from hub.api_schemas import (
     listing,
 )
 from hub.auth import Forbidden
+from hub.background_runs import ShuttingDown
 from hub.engine import RunResult, Scope
-from hub.openapi import DescribedRoute, Operation, Param
+from hub.openapi import Answer, DescribedRoute, Operation, Param
 from hub.runtime import Hub
 from hub.status import connection_status
 
@@ -72,8 +73,27 @@ async def entities_of_records(hub: Hub, name: str, record_ids: tuple[str, ...]) 
     return tuple(sorted({record.entity for record in records.values()}))
 
 
-async def run_sync(call: Call, name: str, scope: Scope, *, dry_run: bool = False) -> Any:
-    """Run a sync for the calling user and answer its result; a refused run is a 409 carrying the result."""
+def prefers_async(call: Call) -> bool:
+    """Whether the request asks to be answered before the run ends: ``Prefer: respond-async`` (RFC 7240)."""
+    preferences = ",".join(call.request.headers.getlist("prefer"))
+    return any(part.split(";")[0].split("=")[0].strip().lower() == "respond-async"
+               for part in preferences.split(","))
+
+
+async def run_sync(call: Call, name: str, scope: Scope, *, dry_run: bool = False, early: bool = False) -> Any:
+    """Run a sync for the calling user and answer its result; a refused run is a 409 carrying the result.
+
+    ``early`` (the client sent ``Prefer: respond-async``) answers 202 with the run's id as soon as the run is
+    stored, and the run goes on in the background; a dry run stores no run, so it is always waited for.
+    """
+    if early and not dry_run:
+        try:
+            run_id = await call.request.app.state.background_runs.start(call.hub, name, scope, actor=call.user.name)
+        except ShuttingDown as exc:
+            raise ApiError(503, str(exc)) from None
+        location = f"/api/runs/{run_id}"
+        return Json({"run_id": run_id, "connection": name, "status": "running", "location": location},
+                    status_code=202, headers={"Location": location, "Preference-Applied": "respond-async"})
     result = await call.hub.sync(name, scope, trigger="manual", actor=call.user.name, dry_run=dry_run)
     answer = await result_json(call.hub, result, dry_run=dry_run)
     if result.status == "refused":
@@ -160,7 +180,7 @@ async def sync_connection(call: Call) -> Any:
         check_list_sync(call, name, entities)
     check_fields(call.hub, name, entities, scope.fields)
     scope = replace(scope, entities=entities)
-    return await run_sync(call, name, scope, dry_run=body.get("dry_run", False))
+    return await run_sync(call, name, scope, dry_run=body.get("dry_run", False), early=prefers_async(call))
 
 
 def check_list_sync(call: Call, name: str, entities: tuple[str, ...]) -> None:
@@ -177,6 +197,34 @@ def check_list_sync(call: Call, name: str, entities: tuple[str, ...]) -> None:
         "(record_ids or remote_ids)"
     )
 
+
+PREFER = Param(
+    "Prefer",
+    "`respond-async` (RFC 7240): answer 202 with the run's id as soon as the run starts, and let it go on in the "
+    "background; follow it at the Location given (GET /api/runs/{id}). Without it the answer waits for the run's end.",
+    {"type": "string"},
+)
+RUN_STARTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["run_id", "connection", "status", "location"],
+    "properties": {
+        "run_id": {"type": "integer", "description": "the run just started: GET /api/runs/{run_id} follows it"},
+        "connection": {"type": "string"},
+        "status": {"const": "running"},
+        "location": {"type": "string", "description": "the run's path, as in the Location header"},
+    },
+}
+RUN_STARTED = Answer(
+    202,
+    "The run started and goes on in the background (the request sent Prefer: respond-async). Its counts move as "
+    "records are done, and it ends with a status as a waited-for run does (refused, failed and interrupted too).",
+    RUN_STARTED_SCHEMA,
+    headers={"Location": "/api/runs/{id}: the run to follow", "Preference-Applied": "respond-async"},
+)
+ASYNC_NOTE = (
+    " With `Prefer: respond-async` the answer is 202 and the run's id as soon as the run starts (a refusal before "
+    "it starts is still answered 403, 409 or 503); the run goes on in the background."
+)
 
 SYNC_BODY: dict[str, Any] = {
     "type": "object",
@@ -267,7 +315,9 @@ def routes() -> list[DescribedRoute]:
                 tag="syncs",
                 path=(CONNECTION_NAME,),
                 body=SYNC_BODY,
+                headers=(PREFER,),
                 response=RUN_RESULT,
+                answers=(RUN_STARTED,),
                 errors=(403, 409, 503),
                 description="Admins may sync a whole connection or any entity types. Standard users may sync "
                 "single records (give record_ids or remote_ids), and the lists (entities) whose contract says "
@@ -275,7 +325,7 @@ def routes() -> list[DescribedRoute]:
                 "Each request is logged in the activity log with the caller's name. 409 when a sync of the same "
                 "scope is already running, or when the hub refuses the run (the answer then carries the refused "
                 "run). 403 for a standard user's connection-level sync, or sync of a list kept for admins (the "
-                "error names the lists).",
+                "error names the lists)." + ASYNC_NOTE + " A dry run is always waited for.",
             ),
         ),
         api(

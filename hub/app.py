@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from hub.auth import BearerAuth
+from hub.background_runs import BackgroundRuns
 from hub.config import Config
 from hub.intake import receive_webhook
 from hub.plugins import await_me_maybe, call_each
@@ -88,6 +89,7 @@ def create_app(hub: Hub, *, background: bool = True, sleep: Sleep = asyncio.slee
             yield
         finally:
             hub.on_paused = None
+            await app.state.background_runs.close()
             await resumes.stop()
             running = list(tasks)
             for task in running:
@@ -99,6 +101,7 @@ def create_app(hub: Hub, *, background: bool = True, sleep: Sleep = asyncio.slee
     app = Starlette(routes=routes, middleware=[Middleware(BearerAuth, users=hub.config.users)], lifespan=lifespan,
                     exception_handlers={404: json_error, 405: json_error})
     app.state.hub = hub
+    app.state.background_runs = BackgroundRuns()  # manual syncs answered at once (Prefer: respond-async)
     return app
 
 

@@ -7,6 +7,7 @@ home and create what the contract says to create. Every decision becomes a run i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -108,14 +109,20 @@ class Engine:
         return [name for name in names if self.contract.entity(name).enabled(self.options)]
 
     async def sync(self, scope: Scope = Scope(), *, trigger: str = "manual", actor: str = "system",
-                   dry_run: bool = False, on_progress: Callable[[Run], None] | None = None) -> RunResult:
-        """Run one sync; the result says how it ended (errors of single records never stop it)."""
+                   dry_run: bool = False, on_progress: Callable[[Run], None] | None = None,
+                   on_start: Callable[[Run], None] | None = None) -> RunResult:
+        """Run one sync; the result says how it ended (errors of single records never stop it).
+
+        ``on_start`` is told the run as soon as it is stored (its id known), before any record is synced.
+        """
         entities = self.entities_in(scope)
         now = self.clock()
         selected = scope.record_ids if scope.create_remote else scope.remote_ids if scope.create_home else ()
         run = await start_run(self.store, connection=self.name, entities=entities, trigger=trigger, actor=actor,
                               scope=scope.as_dict(), dry_run=dry_run, now=now, total=len(selected) or None)
         run.on_progress = on_progress
+        if on_start is not None:
+            on_start(run)
         status, summary = "running", ""
         try:
             run.keep_alive(self.store, self.clock)  # the lock holds through a long page; finish_run stops it
@@ -149,6 +156,12 @@ class Engine:
             status, summary = "failed" if isinstance(exc, FatalSyncError) else "interrupted", f"{exc}"
         except RefusedRun as exc:
             status, summary = "refused", str(exc)
+        except asyncio.CancelledError:
+            status, summary = "interrupted", "the hub stopped while it ran"  # its checkpoints let the next run go on
+            raise
+        except Exception as exc:  # a bug (ours or a plugin's): the run says what it was, and the caller hears it
+            status, summary = "failed", f"the run stopped on an unexpected error: {type(exc).__name__}: {exc}"
+            raise
         finally:
             if status == "running":
                 status, summary = "failed", "the run stopped on an unexpected error"

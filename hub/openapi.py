@@ -40,6 +40,17 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A success answer a route gives besides its usual one (a 202 on request), with its headers."""
+
+    status: int
+    description: str
+    schema: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    """Each header the answer carries, and what it says."""
+
+
+@dataclass(frozen=True)
 class Operation:
     """What one route does, who may call it, and the shapes it takes and gives."""
 
@@ -53,6 +64,10 @@ class Operation:
     auth: bool = True
     path: tuple[Param, ...] = ()
     query: tuple[Param, ...] = ()
+    headers: tuple[Param, ...] = ()
+    """Request headers the route reads (beyond Authorization)."""
+    answers: tuple[Answer, ...] = ()
+    """Other success answers, such as a 202 a request header asks for."""
     body: dict[str, Any] | None = None
     errors: tuple[int, ...] = ()
     """Statuses beyond those implied (400 for input, 401 for auth, 403 for admin, 404 for path ids)."""
@@ -173,6 +188,7 @@ def _operation(method: str, path: str, operation: Operation) -> dict[str, Any]:
         for name in _PATH_PARAM.findall(path)
     ]
     parameters += [_parameter("query", param, required=param.required) for param in operation.query]
+    parameters += [_parameter("header", param, required=param.required) for param in operation.headers]
     document: dict[str, Any] = {
         "operationId": _operation_id(method, path),
         "summary": operation.summary,
@@ -193,7 +209,7 @@ def _operation(method: str, path: str, operation: Operation) -> dict[str, Any]:
 
 
 def _parameter(where: str, param: Param, *, required: bool) -> dict[str, Any]:
-    schema = param.schema if where == "query" else {"minLength": 1, **param.schema}
+    schema = param.schema if where != "path" else {"minLength": 1, **param.schema}
     return {"name": param.name, "in": where, "required": required, "description": param.description, "schema": schema}
 
 
@@ -202,6 +218,13 @@ def _responses(operation: Operation) -> dict[str, Any]:
     if operation.response is not None:
         success["content"] = {operation.media_type: {"schema": operation.response}}
     responses: dict[str, Any] = {str(operation.status): success}
+    for answer in operation.answers:
+        responses[str(answer.status)] = {
+            "description": answer.description,
+            "content": {"application/json": {"schema": answer.schema}},
+            **({"headers": {name: {"description": text, "schema": {"type": "string"}}
+                            for name, text in answer.headers.items()}} if answer.headers else {}),
+        }
     for status in operation.error_statuses():
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase,

@@ -125,10 +125,12 @@ class Hub:
                       transforms=self.registry.transforms, clock=self.clock)
 
     async def sync(self, name: str, scope: Scope | None = None, *, trigger: str, actor: str,
-                   dry_run: bool = False, on_progress: Callable[[Run], None] | None = None) -> RunResult:
+                   dry_run: bool = False, on_progress: Callable[[Run], None] | None = None,
+                   on_start: Callable[[Run], None] | None = None) -> RunResult:
         """Run a sync of one connection, logging who asked; its types are held in this process meanwhile.
 
         A sync of types this process is syncing waits or is refused (``AlreadyRunning``) as ``Scopes`` says.
+        ``on_start`` is told the run once it is stored, as ``Engine.sync`` says.
         """
         scope = scope or Scope()
         engine = self.engine(name)
@@ -138,22 +140,26 @@ class Hub:
             await self.store.log(actor, "sync requested", f"{actor} asked for a sync of {name} ({what})",
                                  connection=name, at=self.clock())
         if dry_run:  # a dry run writes nothing, so it holds nothing, here or in the store
-            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=True, on_progress=on_progress)
+            return await engine.sync(scope, trigger=trigger, actor=actor, dry_run=True, on_progress=on_progress,
+                                     on_start=on_start)
         async with self.scopes.hold(name, engine.entities_in(scope), trigger=trigger):
-            result = await self._sync_when_free(engine, scope, trigger=trigger, actor=actor, on_progress=on_progress)
+            result = await self._sync_when_free(engine, scope, trigger=trigger, actor=actor, on_progress=on_progress,
+                                                on_start=on_start)
         if self.on_paused and result.status.startswith("paused") and trigger not in TARGETED_TRIGGERS:
             await self.on_paused(name)
         return result
 
     async def _sync_when_free(self, engine: Engine, scope: Scope, *, trigger: str, actor: str,
-                              on_progress: Callable[[Run], None] | None) -> RunResult:
+                              on_progress: Callable[[Run], None] | None,
+                              on_start: Callable[[Run], None] | None = None) -> RunResult:
         """Run the sync; a person's or a timer's waits (as long as for this process's) while only another process's
         targeted syncs hold its types, such as ``hub serve``'s webhook syncs seen by ``hub sync``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.scopes.whole_wait
         while True:
             try:
-                return await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress)
+                return await engine.sync(scope, trigger=trigger, actor=actor, on_progress=on_progress,
+                                         on_start=on_start)
             except AlreadyRunning as exc:
                 if trigger in TARGETED_TRIGGERS or not exc.targeted or loop.time() >= deadline:
                     raise

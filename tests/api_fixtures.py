@@ -143,4 +143,5 @@ async def open_rig(tmp_path: Path) -> AsyncIterator[ApiRig]:
     finally:
         await admin.aclose()
         await standard.aclose()
+        await app.state.background_runs.close()  # the lifespan's part, which ASGITransport does not run
         await hub.close()

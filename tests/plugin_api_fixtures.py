@@ -97,6 +97,11 @@ class ApiSteps:
         body = {"entity": entity, "record_ids": list(record_ids)}
         return answer(await self.admin.post(f"{self.at}/export", json=body))
 
+    async def start_export(self, entity: str, *record_ids: str) -> httpx.Response:
+        """An admin starts an export without waiting for it (Prefer: respond-async): the 202 with its run id."""
+        body = {"entity": entity, "record_ids": list(record_ids)}
+        return await self.admin.post(f"{self.at}/export", json=body, headers={"Prefer": "respond-async"})
+
 
 class KarbonApiRig(karbon.KarbonRig, ApiSteps):
     """The Karbon rig with the hub's API in front of it."""
@@ -127,6 +132,7 @@ async def _served(
     finally:
         await admin.aclose()
         await standard.aclose()
+        await app.state.background_runs.close()  # the lifespan's part, which ASGITransport does not run
         await hub.close()
 
 

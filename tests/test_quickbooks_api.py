@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hub.engine import Scope
 from tests.plugin_api_fixtures import QboApiRig, answer, item_of, qbo_api_rig
 from tests.quickbooks_fixtures import SALE
 
@@ -143,23 +144,30 @@ async def test_a_row_that_fails_to_import_is_a_failed_item_naming_the_record_and
 
 async def test_an_export_shows_its_progress_while_it_runs_and_ends_with_each_records_error(rig: QboApiRig):
     """34 customers go in two batches of QuickBooks' at most 30; progress moves as each batch is answered."""
-    rig.seed("Vendor", {"DisplayName": "Harbour Supplies"})
+    (vendor,) = rig.seed("Vendor", {"DisplayName": "Harbour Supplies"})
     clash = await rig.load("customer", "Harbour Supplies", hidden=False)
     chosen = [(await rig.load("customer", f"Client {n:02}", hidden=False)).id for n in range(33)]
     unchosen = await rig.load("customer", "Not Chosen", hidden=False)
     rig.sim.latency = 0.03  # each QuickBooks call takes a moment, so the run is seen half done
     before = len(rig.calls())
-    export = asyncio.create_task(rig.export_records("customer", clash.id, *chosen))
+    started = await rig.start_export("customer", clash.id, *chosen)
 
+    # The answer names the run at once, so the client follows its own run, not whichever run is newest.
+    accepted = answer(started, 202)
+    assert accepted == {"run_id": accepted["run_id"], "connection": "qbo", "status": "running",
+                        "location": f"/api/runs/{accepted['run_id']}"}
+    assert started.headers["Location"] == accepted["location"]
+    assert started.headers["Preference-Applied"] == "respond-async"
+    # A webhook's run of the same connection starts meanwhile: it is the newest run, and no matter.
+    webhook = asyncio.create_task(rig.hub.sync(rig.connection, Scope(entities=("vendor",), remote_ids=(vendor,)),
+                                               trigger="webhook", actor="webhook:qbo"))
     progress: list[tuple[int, int]] = []
-    while not export.done():
-        running = answer(await rig.standard.get("/api/runs", params={"connection": "qbo", "limit": 1}))
-        if running and running[0]["status"] == "running":
-            counts = (await rig.run(running[0]["id"]))["counts"]
-            if counts:  # stored with the first record done
-                progress.append((counts["seen"], counts["total"]))
+    while (result := await rig.run(accepted["run_id"]))["status"] == "running":
+        counts = result["counts"]
+        if counts["seen"]:  # stored with the first record done
+            progress.append((counts["seen"], counts["total"]))
         await asyncio.sleep(0.005)
-    result = await export
+    assert (await webhook).run_id > accepted["run_id"]
 
     assert {total for _seen, total in progress} == {34}, progress
     seen = [count for count, _total in progress]
