@@ -68,6 +68,8 @@ class EntitySync:
         """Whether this run's pull listed the type's records (all, or all changed since the watermark)."""
         self.flushed: set[str] = set()
         """The records whose queued changes the first pass took (before the pull)."""
+        self.pushed_from_queue: dict[str, Item] = {}
+        """How each record's first queued change went this run: its later queued changes share that outcome."""
         self.queued_here: set[str] = set()
         """Of the page's home records, those with changes still in this connection's queue (Pending Sync here)."""
         self.unqueued: set[str] = set()
@@ -131,6 +133,10 @@ class EntitySync:
                 continue
             if link is not None and entry.fields and self.left_unsent.issuperset(entry.fields):
                 continue  # a run over other fields: the change waits, queued, for a run that covers it
+            if (earlier := self.pushed_from_queue.get(record.id)) is not None:
+                # The push of its earlier queued change sent the whole record: this one went (or failed) with it.
+                await self._settle(entry, record, earlier, created=False)
+                continue
             try:
                 if link is None:
                     item = await self._create_remote(record, queued=True)
@@ -147,15 +153,21 @@ class EntitySync:
                     async with self.store.transaction() as tx:
                         await outbox.failed(tx, entry.id, str(exc))
                 raise
-            rest = self._queued_rest(entry.fields, created=link is None)
-            if item.action == "failed" or rest:
-                if not self.run.dry_run:
-                    async with self.store.transaction() as tx:
-                        await (outbox.failed(tx, entry.id, item.error or item.reason) if item.action == "failed"
-                               else outbox.narrow(tx, entry.id, rest))
-            elif item.action != "skipped":
-                await self._unqueue(entry, record.id)
+            self.pushed_from_queue[record.id] = item
+            await self._settle(entry, record, item, created=link is None)
             self.handled.add(record.id)
+
+    async def _settle(self, entry: outbox.Entry, record: HomeRecord, item: Item, *, created: bool) -> None:
+        """Leave a queued change as its push went: failed (kept, with the error), sent (off the queue, or narrowed to
+        the fields a run over some fields did not send), or skipped (kept as it is)."""
+        rest = self._queued_rest(entry.fields, created=created)
+        if item.action == "failed" or rest:
+            if not self.run.dry_run:
+                async with self.store.transaction() as tx:
+                    await (outbox.failed(tx, entry.id, item.error or item.reason) if item.action == "failed"
+                           else outbox.narrow(tx, entry.id, rest))
+        elif item.action != "skipped":
+            await self._unqueue(entry, record.id)
 
     async def _queue(self) -> list[outbox.Entry]:
         """The queued changes this run flushes: every one of the type in a sync of the whole type (seed 004's order);

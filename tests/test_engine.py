@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hub import outbox
 from hub.config import Connection
 from hub.engine import Engine, Scope
 from hub.local import create_record, delete_record, edit_record
@@ -366,6 +367,33 @@ async def test_a_pending_local_change_is_not_overwritten_by_a_pull(rig: Rig):
     items = await rig.store.run_items(result.run_id)
     assert any(i["action"] == "skipped" and "pending local changes" in i["reason"] for i in items)
     assert len(await rig.store.fetchall("SELECT * FROM outbox")) == 1
+
+
+async def test_a_record_with_several_queued_changes_is_pushed_and_counted_once(rig: Rig):
+    rig.use()
+    await rig.home("Ada")
+    rig.remote.add("contact", {"Name": "Ada"})
+    await rig.sync()
+    remote_id = rig.remote.by_name("contact", "Ada")["Id"]
+    await rig.edit_home("Ada", email="ada@home.example")
+    await rig.edit_home("Ada", title="Dr")
+    rig.remote.fail_writes["Ada"] = "the system refused Ada"
+
+    refused = await rig.sync()
+
+    assert (refused.counts["seen"], refused.counts["failed"]) == (1, 1), refused.summary
+    queued = await outbox.entries(rig.store, "mem", "contact")
+    assert [(e.attempts, e.last_error) for e in queued] == [(1, "the system refused Ada")] * 2
+
+    del rig.remote.fail_writes["Ada"]
+    writes = len([c for c in rig.remote.calls if c[0] == "update"])
+    sent = await rig.sync()
+
+    assert (sent.counts["seen"], sent.counts["updated"]) == (1, 1), sent.summary
+    assert len([c for c in rig.remote.calls if c[0] == "update"]) == writes + 1
+    assert await outbox.entries(rig.store, "mem", "contact") == []
+    assert (rig.remote.get("contact", remote_id)["Email"], rig.remote.get("contact", remote_id)["Title"]) == (
+        "ada@home.example", "Dr")
 
 
 async def test_a_second_sync_of_the_same_scope_is_refused_while_one_runs(rig: Rig):
