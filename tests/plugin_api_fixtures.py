@@ -114,6 +114,14 @@ class QboApiRig(qbo.QboRig, ApiSteps):
 
     connection = qbo.CONNECTION
 
+    async def linked_customer(self, name: str, **remote: Any) -> tuple[str, str]:
+        """A customer in both places, linked by a sync of customers; returns the home id and the QuickBooks Id."""
+        home = await self.load("customer", name, hidden=False)
+        remote_id = self.customer(name, **remote)
+        await self.sync_now(entities=["customer"])
+        assert await self.remote_id(home) == remote_id
+        return home.id, remote_id
+
 
 @asynccontextmanager
 async def _served(

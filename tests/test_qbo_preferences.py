@@ -31,15 +31,6 @@ from tests.test_plugin_options import config_with
 NC_ONLY_INVOICES = {"nc_only_default": {"invoice": True}}
 
 
-async def linked_customer(rig: QboApiRig, name: str) -> tuple[str, str]:
-    """A customer in both places, linked by a sync of customers; the home id and the QuickBooks Id."""
-    home = await rig.load("customer", name, hidden=False)
-    remote_id = rig.customer(name)
-    await rig.sync_now(entities=["customer"])
-    assert await rig.remote_id(home) == remote_id
-    return home.id, remote_id
-
-
 def doc_numbers(rig: QboApiRig, entity: str = "Invoice") -> list[str]:
     """The numbers of the transactions QuickBooks holds."""
     return sorted(row["DocNumber"] for row in rig.sim.records(entity))
@@ -50,7 +41,7 @@ def doc_numbers(rig: QboApiRig, entity: str = "Invoice") -> list[str]:
 
 async def test_an_invoice_created_without_nc_only_takes_the_default_and_send_all_never_sends_it():
     async with qbo_api_rig(options={**NC_ONLY_INVOICES, "send_all": True}) as rig:
-        acme, _ = await linked_customer(rig, "Acme Ltd")
+        acme, _ = await rig.linked_customer("Acme Ltd")
         dray = await rig.load("vendor", "Dray Ltd")
         rig.seed("Vendor", {"DisplayName": "Dray Ltd"})
         await rig.sync_now(entities=["vendor"])
@@ -69,7 +60,7 @@ async def test_an_invoice_created_without_nc_only_takes_the_default_and_send_all
 
 async def test_an_nc_only_default_invoice_exported_on_request_is_not_sent_and_says_why():
     async with qbo_api_rig(options=NC_ONLY_INVOICES) as rig:
-        acme, _ = await linked_customer(rig, "Acme Ltd")
+        acme, _ = await rig.linked_customer("Acme Ltd")
         invoice = await rig.create("invoice", name="INV-2", customer=acme, lines=[SALE])
 
         exported = await rig.export_records("invoice", invoice["id"])
@@ -81,7 +72,7 @@ async def test_an_nc_only_default_invoice_exported_on_request_is_not_sent_and_sa
 
 async def test_an_explicit_nc_only_false_overrides_the_default():
     async with qbo_api_rig(options={**NC_ONLY_INVOICES, "send_all": True}) as rig:
-        acme, _ = await linked_customer(rig, "Acme Ltd")
+        acme, _ = await rig.linked_customer("Acme Ltd")
 
         invoice = await rig.create("invoice", name="INV-3", customer=acme, lines=[SALE], nc_only=False)
         await rig.sync_now()
@@ -93,7 +84,7 @@ async def test_an_explicit_nc_only_false_overrides_the_default():
 
 async def test_the_default_leaves_transactions_already_in_the_hub_alone():
     async with qbo_api_rig(options={**NC_ONLY_INVOICES, "send_all": True}) as rig:
-        acme, _ = await linked_customer(rig, "Acme Ltd")
+        acme, _ = await rig.linked_customer("Acme Ltd")
         earlier = await rig.load("invoice", "INV-0", customer=acme, lines=[SALE])
 
         await rig.sync_now()
@@ -104,7 +95,7 @@ async def test_the_default_leaves_transactions_already_in_the_hub_alone():
 
 async def test_without_the_option_a_new_invoice_has_no_nc_only_and_send_all_sends_it():
     async with qbo_api_rig(options={"send_all": True}) as rig:
-        acme, _ = await linked_customer(rig, "Acme Ltd")
+        acme, _ = await rig.linked_customer("Acme Ltd")
 
         invoice = await rig.create("invoice", name="INV-4", customer=acme, lines=[SALE])
         await rig.sync_now()
@@ -201,8 +192,8 @@ def test_disconnected_is_read_from_hub_toml_and_must_be_true_or_false():
 
 async def test_a_disconnected_users_changes_wait_in_the_queue_and_the_next_sync_flushes_them_in_order():
     async with two_users() as (rig, ada, dee):
-        acme, acme_id = await linked_customer(rig, "Acme Ltd")
-        bolt, bolt_id = await linked_customer(rig, "Bolt Inc")
+        acme, acme_id = await rig.linked_customer("Acme Ltd")
+        bolt, bolt_id = await rig.linked_customer("Bolt Inc")
 
         # ada works connected: her edit goes to QuickBooks at once, nobody starting a sync.
         answer(await ada.patch(f"/api/records/{bolt}", json={"fields": {"phone": "0113 496 0001"}}))

@@ -29,15 +29,6 @@ async def sending_all() -> AsyncIterator[QboApiRig]:
         yield opened
 
 
-async def linked_customer(rig: QboApiRig, name: str, **remote: Any) -> tuple[str, str]:
-    """A customer in both places, linked by a sync of customers; returns the home id and the QuickBooks Id."""
-    home = await rig.load("customer", name, hidden=False)
-    remote_id = rig.customer(name, **remote)
-    await rig.sync_now(entities=["customer"])
-    assert await rig.remote_id(home) == remote_id
-    return home.id, remote_id
-
-
 async def candidates(rig: QboApiRig, **flags: str) -> list[dict[str, Any]]:
     """The import list of customers with these filters."""
     return answer(await rig.standard.get(f"{rig.at}/import-candidates", params={"entity": "customer", **flags}))
@@ -56,7 +47,7 @@ async def test_the_import_list_shows_customers_never_brought_in_unless_show_sync
 ):
     acme = rig.customer("Acme Ltd")
     bolt = rig.customer("Bolt Inc", Active=False)
-    cog_home, cog = await linked_customer(rig, "Cog Co")
+    cog_home, cog = await rig.linked_customer("Cog Co")
 
     assert [(row["remote_id"], row["name"]) for row in await candidates(rig)] == [(acme, "Acme Ltd")]
     hidden_too = await candidates(rig, show_hidden="true")
@@ -192,8 +183,8 @@ async def test_an_export_shows_its_progress_while_it_runs_and_ends_with_each_rec
 
 
 async def test_the_match_screen_hides_synchronized_and_hidden_records_unless_asked(rig: QboApiRig):
-    acme, _ = await linked_customer(rig, "Acme Ltd")
-    bolt, bolt_id = await linked_customer(rig, "Bolt Inc")
+    acme, _ = await rig.linked_customer("Acme Ltd")
+    bolt, bolt_id = await rig.linked_customer("Bolt Inc")
     zed, old = rig.customer("Zed Holdings"), rig.customer("Old Co", Active=False)
     rig.edit_remote("Customer", bolt_id, Active=False)
     await rig.sync_now(entities=["customer"])
@@ -225,7 +216,7 @@ async def test_the_match_screen_hides_synchronized_and_hidden_records_unless_ask
 
 
 async def test_single_records_are_imported_or_exported_from_the_match_screen(rig: QboApiRig):
-    await linked_customer(rig, "Acme Ltd")
+    await rig.linked_customer("Acme Ltd")
     zed = rig.customer("Zed Holdings", Notes="from QuickBooks")
     await rig.sync_now(entities=["customer"])
     home_only = await rig.load("customer", "Home Only", email="hello@home.example", hidden=False)
@@ -247,7 +238,7 @@ async def test_single_records_are_imported_or_exported_from_the_match_screen(rig
 
 
 async def test_pull_current_contact_overwrites_the_hub_record_with_quickbooks_values(rig: QboApiRig):
-    home, remote_id = await linked_customer(rig, "Acme Ltd", WebAddr={"URI": "https://acme.example"})
+    home, remote_id = await rig.linked_customer("Acme Ltd", WebAddr={"URI": "https://acme.example"})
     rig.edit_remote("Customer", remote_id, PrimaryEmailAddr={"Address": "new@acme.example"}, WebAddr=None)
     writes = len(rig.writes())
 
@@ -264,7 +255,7 @@ async def test_pull_current_contact_overwrites_the_hub_record_with_quickbooks_va
 
 
 async def test_sync_current_contact_takes_the_side_changed_last(rig: QboApiRig):
-    home, remote_id = await linked_customer(rig, "Acme Ltd", Notes="agreed terms")
+    home, remote_id = await rig.linked_customer("Acme Ltd", Notes="agreed terms")
     rig.edit_remote("Customer", remote_id, Notes="changed in QuickBooks")
     await rig.edit(home, email="home@acme.example")
 
@@ -286,8 +277,8 @@ async def test_sync_current_contact_takes_the_side_changed_last(rig: QboApiRig):
 
 async def test_a_sync_flushes_the_queue_then_brings_changes_in_then_records_transactions(sending_all: QboApiRig):
     rig = sending_all
-    acme, acme_id = await linked_customer(rig, "Acme Ltd")
-    bolt, bolt_id = await linked_customer(rig, "Bolt Inc")
+    acme, acme_id = await rig.linked_customer("Acme Ltd")
+    bolt, bolt_id = await rig.linked_customer("Bolt Inc")
     await rig.edit(acme, phone="0113 496 0001")
     rig.edit_remote("Customer", bolt_id, Notes="changed in QuickBooks")
     invoice = await rig.create("invoice", name="INV-1001", customer=acme, txn_date="2026-11-01", lines=[SALE])
@@ -309,7 +300,7 @@ async def test_a_sync_flushes_the_queue_then_brings_changes_in_then_records_tran
 
 
 async def test_without_send_all_a_transaction_is_recorded_only_when_exported(rig: QboApiRig):
-    acme, _ = await linked_customer(rig, "Acme Ltd")
+    acme, _ = await rig.linked_customer("Acme Ltd")
     invoice = await rig.create("invoice", name="INV-1002", customer=acme, lines=[SALE])
 
     assert invoice["queued"] == []
@@ -324,7 +315,7 @@ async def test_without_send_all_a_transaction_is_recorded_only_when_exported(rig
 
 async def test_nc_only_transactions_are_never_sent_by_send_all(sending_all: QboApiRig):
     rig = sending_all
-    acme, _ = await linked_customer(rig, "Acme Ltd")
+    acme, _ = await rig.linked_customer("Acme Ltd")
     await rig.create("invoice", name="INV-NC", customer=acme, lines=[SALE], nc_only=True)
     await rig.create("bill", name="BILL-NC", lines=[{"account": "60", "amount": 12}], nc_only=True)
 
@@ -334,7 +325,7 @@ async def test_nc_only_transactions_are_never_sent_by_send_all(sending_all: QboA
 
 
 async def test_an_nc_only_transaction_exported_on_request_is_not_sent_and_says_why(rig: QboApiRig):
-    acme, _ = await linked_customer(rig, "Acme Ltd")
+    acme, _ = await rig.linked_customer("Acme Ltd")
     nc_only = await rig.create("invoice", name="INV-NC", customer=acme, lines=[SALE], nc_only=True)
 
     exported = await rig.export_records("invoice", nc_only["id"])
@@ -346,7 +337,7 @@ async def test_an_nc_only_transaction_exported_on_request_is_not_sent_and_says_w
 
 async def test_a_proxied_customer_is_never_created_and_its_invoices_go_to_the_proxy(sending_all: QboApiRig):
     rig = sending_all
-    web, web_id = await linked_customer(rig, "Web Customer")
+    web, web_id = await rig.linked_customer("Web Customer")
     jane = await rig.create("customer", name="Jane Shopper", proxy_id=web, email="jane@example.com", hidden=False)
     await rig.create("invoice", name="WEB-1", customer=jane["id"], lines=[SALE])
 
@@ -362,7 +353,7 @@ async def test_a_proxied_customer_is_never_created_and_its_invoices_go_to_the_pr
 
 
 async def test_selective_sync_brings_in_only_the_chosen_lists(rig: QboApiRig):
-    acme, acme_id = await linked_customer(rig, "Acme Ltd")
+    acme, acme_id = await rig.linked_customer("Acme Ltd")
     (bolt_id,) = rig.seed("Item", {"Name": "Bolt", "UnitPrice": 2.5})
     bolt = await rig.load("item", "Bolt", hidden=False)
     await rig.sync_now(entities=["item"])
@@ -401,7 +392,7 @@ async def test_selective_sync_of_records_modified_since_a_date(rig: QboApiRig):
 
 
 async def test_a_stale_sync_token_in_the_middle_of_a_sync_is_reread_and_the_rules_applied_again(rig: QboApiRig):
-    home, remote_id = await linked_customer(rig, "Acme Ltd")
+    home, remote_id = await rig.linked_customer("Acme Ltd")
     await rig.edit(home, email="ap@acme.example")
     rig.transport.before_write = lambda _call: rig.edit_remote("Customer", remote_id, Notes="typed in QuickBooks")
 
@@ -417,8 +408,8 @@ async def test_a_stale_sync_token_in_the_middle_of_a_sync_is_reread_and_the_rule
 async def test_edits_while_quickbooks_cannot_be_reached_are_queued_and_flushed_in_order_at_the_next_sync(
     rig: QboApiRig,
 ):
-    acme, acme_id = await linked_customer(rig, "Acme Ltd")
-    bolt, bolt_id = await linked_customer(rig, "Bolt Inc")
+    acme, acme_id = await rig.linked_customer("Acme Ltd")
+    bolt, bolt_id = await rig.linked_customer("Bolt Inc")
     rig.transport.offline = True
     await rig.edit(acme, email="ap@acme.example")
     await rig.edit(bolt, phone="0113 496 0002")

@@ -29,15 +29,6 @@ async def sending_all() -> AsyncIterator[QboApiRig]:
         yield opened
 
 
-async def linked_customer(rig: QboApiRig, name: str) -> tuple[str, str]:
-    """A customer in both places, linked by a sync of customers; returns the home id and the QuickBooks Id."""
-    home = await rig.load("customer", name, hidden=False)
-    remote_id = rig.customer(name)
-    await rig.sync_now(entities=["customer"])
-    assert await rig.remote_id(home) == remote_id
-    return home.id, remote_id
-
-
 def item_refs(recorded: dict[str, Any]) -> list[str]:
     """The ItemRef of each of a recorded Invoice's sales lines, in order (None for a line naming no item)."""
     details = [line["SalesItemLineDetail"] for line in recorded["Line"] if line["DetailType"] == "SalesItemLineDetail"]
@@ -54,7 +45,7 @@ async def test_a_ship_doc_or_work_order_waits_for_its_flag_then_send_all_records
     sending_all: QboApiRig, entity: str, flag: str, prefix: str
 ):
     rig = sending_all
-    acme, acme_id = await linked_customer(rig, "Acme Ltd")
+    acme, acme_id = await rig.linked_customer("Acme Ltd")
     created = await rig.create(entity, name="1001", customer=acme, txn_date="2026-11-01", lines=[SALE], **{flag: False})
 
     synced = await rig.sync_now()
@@ -88,7 +79,7 @@ async def test_a_ship_doc_or_work_order_waits_for_its_flag_then_send_all_records
 async def test_an_invoice_for_a_proxied_customer_and_a_proxied_item_carries_both_proxies_refs(sending_all: QboApiRig):
     rig = sending_all
     rig.sim.seed({"Account": [{"Name": "Sales", "AccountType": "Income"}]})
-    web, web_id = await linked_customer(rig, "Web Customer")
+    web, web_id = await rig.linked_customer("Web Customer")
     (tape_id,) = rig.seed("Item", {"Name": "Tape", "Type": "NonInventory"})
     tape = await rig.load("item", "Tape", hidden=False)
     await rig.sync_now(entities=["item"])

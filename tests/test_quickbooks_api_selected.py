@@ -7,7 +7,6 @@ A person drives the hub only through ``/api``; the QuickBooks side is set up and
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -20,15 +19,6 @@ async def rig() -> AsyncIterator[QboApiRig]:
         yield opened
 
 
-async def linked_customer(rig: QboApiRig, name: str, **remote: Any) -> tuple[str, str]:
-    """A customer in both places, linked by a sync of customers; returns the home id and the QuickBooks Id."""
-    home = await rig.load("customer", name, hidden=False)
-    remote_id = rig.customer(name, **remote)
-    await rig.sync_now(entities=["customer"])
-    assert await rig.remote_id(home) == remote_id
-    return home.id, remote_id
-
-
 async def queue_of(rig: QboApiRig, home_id: str) -> list[tuple[str, list[str], int]]:
     """A home record's changes waiting in the sync queue: op, fields and attempts of each."""
     record = await rig.get_record(home_id)
@@ -38,7 +28,7 @@ async def queue_of(rig: QboApiRig, home_id: str) -> list[tuple[str, list[str], i
 async def unrelated_queue(rig: QboApiRig) -> tuple[str, str, str]:
     """Two hub changes nobody chose, queued for QuickBooks: an edit QuickBooks will refuse (Zed's e-mail) and a
     new customer; returns Zed's home id and QuickBooks Id, and the new customer's home id."""
-    zed, zed_id = await linked_customer(rig, "Zed Holdings")
+    zed, zed_id = await rig.linked_customer("Zed Holdings")
     await rig.edit(zed, email="accounts at zed")
     newcomer = await rig.create("customer", name="Queued Newcomer")
     return zed, zed_id, newcomer["id"]
@@ -67,7 +57,7 @@ async def test_import_selected_leaves_other_queued_changes_queued_and_unsent(rig
 
 
 async def test_sync_current_contact_sends_its_own_queued_change_and_leaves_the_others(rig: QboApiRig):
-    acme, acme_id = await linked_customer(rig, "Acme Ltd")
+    acme, acme_id = await rig.linked_customer("Acme Ltd")
     zed, zed_id, newcomer = await unrelated_queue(rig)
     await rig.edit(acme, phone="0113 496 0001")
 
@@ -164,7 +154,7 @@ async def test_pull_current_contact_finds_a_customer_the_hub_never_listed(rig: Q
 async def test_a_create_refused_as_a_duplicate_name_links_to_the_customer_made_in_quickbooks_meanwhile(
     rig: QboApiRig,
 ):
-    await linked_customer(rig, "Acme Ltd")  # the customer list has been listed
+    await rig.linked_customer("Acme Ltd")  # the customer list has been listed
     delta = rig.customer("Delta Ltd", Notes="keyed into QuickBooks")
     one = await rig.create("customer", name="Delta Ltd")
     two = await rig.create("customer", name="Echo Ltd")
