@@ -19,6 +19,7 @@ from hub.api_runs import (
 )
 from hub.api_schemas import IDS, IMPORT_CANDIDATE, LINK, LINK_ROW, RUN_RESULT, listing
 from hub.contracts import EntityContract
+from hub.disconnect import refuse_if_disconnected
 from hub.engine import Mode, Scope
 from hub.errors import SyncError
 from hub.linking import LinkRefused, delink, link_by_hand, link_same_name, remember_found, report_csv
@@ -110,6 +111,7 @@ async def import_list(hub: Hub, name: str, entity: str, *, show_synced: bool,
     contract = hub.registry.contracts[hub.config.connections[name].plugin].entity(entity)
     if contract.create_to_home == "never":
         raise ApiError(409, f"{name} never creates {entity} records in the hub, so it has nothing to import")
+    await refuse_if_disconnected(hub.store, name)  # the list is read from the system
     try:
         return await import_candidates(hub, name, entity, show_synced=show_synced, show_hidden=show_hidden)
     except NotImplementedError as exc:
@@ -125,6 +127,7 @@ async def link_records(call: Call) -> Json:
     (entity,) = check_entities(call.hub, name, [call.body["entity"]], "entity")
     home_id, remote_id = call.body["home_id"], call.body["remote_id"]
     await home_record(call, home_id, entity)
+    await refuse_if_disconnected(call.hub.store, name)  # a link is read from the system and synced at once
     await check_remote(call.hub, name, entity, remote_id)
     contract = call.hub.registry.contracts[call.hub.config.connections[name].plugin].entity(entity)
     link = await link_by_hand(

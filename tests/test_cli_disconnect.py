@@ -57,6 +57,24 @@ async def test_a_disconnected_connection_refuses_syncs_naming_who_and_how_to_rec
     assert (await rig.admin.post("/api/connections/mem/connect")).status_code == 409
 
 
+async def test_a_disconnected_connection_refuses_a_link_by_hand_and_the_import_list_asking_nothing_of_it(
+    rig: ApiRig,
+):
+    ada = await rig.home(name="Ada")
+    remote_id = rig.remote.add("contact", {"Name": "Ada Lovelace"})
+    await rig.admin.post("/api/connections/mem/disconnect")
+    calls = len(rig.remote.calls)
+
+    linked = await rig.admin.post("/api/connections/mem/links",
+                                  json={"entity": "contact", "home_id": ada.id, "remote_id": remote_id})
+    listed = await rig.admin.get("/api/connections/mem/import-candidates", params={"entity": "contact"})
+
+    for answer in (linked, listed):
+        assert answer.status_code == 409 and REFUSED.fullmatch(answer.json()["error"]).group(1) == "ada"
+    assert len(rig.remote.calls) == calls
+    assert await rig.hub.store.list_links("mem") == []
+
+
 async def test_only_an_admin_disconnects_or_connects(rig: ApiRig):
     assert (await rig.standard.post("/api/connections/mem/disconnect")).status_code == 403
     await rig.admin.post("/api/connections/mem/disconnect")
