@@ -126,9 +126,11 @@ def count_at_least(least: int) -> Callable[[str], int]:
 def _link(args: argparse.Namespace) -> int:
     async def work(hub: Hub) -> int:
         from hub.api_links import check_remote
+        from hub.disconnect import refuse_if_disconnected
 
         contract = hub.registry.contracts[hub.connection(args.connection).plugin].entity(args.entity)
         if not args.no_sync:  # --no-sync is for when the system cannot be reached: nothing is asked of it
+            await refuse_if_disconnected(hub.store, args.connection)  # as the API: no link, nothing asked
             await check_remote(hub, args.connection, args.entity, args.remote_id)
         await link_by_hand(
             hub.store, args.connection, contract, args.home_id, args.remote_id, actor=args.actor, at=hub.clock()

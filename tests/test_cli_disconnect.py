@@ -14,6 +14,7 @@ from hub.types import WebhookEvent
 from hub.workers import process_due
 from tests.api_fixtures import ApiRig, open_rig
 from tests.test_cli import config, hub_cli, remote  # noqa: F401  (fixtures)
+from tests.test_cli_commands import home_contacts
 
 REFUSED = re.compile(r"mem is disconnected \(by (\w+) at [0-9T:.+-]+\): no sync runs until an admin connects it "
                      r"again \(hub connect mem, or POST /api/connections/mem/connect\)")
@@ -124,6 +125,10 @@ def test_hub_disconnect_and_connect_on_the_command_line(capsys, config, remote):
     assert (status, out) == (1, "") and REFUSED.fullmatch(err.strip().removeprefix("hub: "))
     status, _, err = hub_cli(capsys, "disconnect", "mem")
     assert status == 1 and err.startswith("hub: mem is already disconnected (by ada at ")
+    (home_id,) = home_contacts(config, "Bea")
+    status, out, err = hub_cli(capsys, "link", "mem", "contact", home_id, remote.add("contact", {"Name": "Bea"}))
+    assert (status, out) == (1, "") and REFUSED.fullmatch(err.strip().removeprefix("hub: "))
+    assert json.loads(hub_cli(capsys, "links", "mem", "--show", "linked", "--json")[1])[0]["home_name"] == "Ada"
 
     status, out, _ = hub_cli(capsys, "connect", "mem", "--actor", "bea")
 
