@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hub.disconnect import Disconnected
 from hub.engine import Scope
 from hub.runs import AlreadyRunning
 from hub.runtime import Hub
@@ -34,6 +35,8 @@ WHOLE_SCOPE = " AND ".join(f"json_extract(scope, '$.{key}') IS NULL" for key in 
 """SQL: the run's scope is the whole connection."""
 BUSY_RETRY = 2.0
 """Seconds before a resume that found its types busy looks again (the busy sync may take its place)."""
+DISCONNECTED_RETRY = 60.0
+"""Seconds before a resume whose connection an admin disconnected looks again (it runs once connected)."""
 
 Key = tuple[str, str]
 
@@ -128,6 +131,10 @@ class Resumes:
             except AlreadyRunning as exc:  # a sync of its types runs now: it may well take this one's place
                 log.info("resuming run %s of %s waits: %s", run.run_id, connection, exc)
                 await self.sleep(BUSY_RETRY)
+                continue
+            except Disconnected as exc:  # an admin disconnected it meanwhile: the run waits to be connected again
+                log.info("resuming run %s of %s waits: %s", run.run_id, connection, exc)
+                await self.sleep(DISCONNECTED_RETRY)
                 continue
             except Exception:
                 log.exception("resuming run %s of %s failed; it is not tried again", run.run_id, connection)

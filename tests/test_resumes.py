@@ -12,8 +12,9 @@ import pytest
 
 from hub.app import create_app
 from hub.config import User
+from hub.disconnect import connect, disconnect
 from hub.engine import Scope
-from hub.resumes import Resumes, paused_runs
+from hub.resumes import DISCONNECTED_RETRY, Resumes, paused_runs
 from hub.runs import start_run
 from hub.runtime import Hub
 from hub.status import connection_status
@@ -108,6 +109,31 @@ async def test_a_paused_manual_sync_resumes_when_the_pause_ends_with_its_scope_a
     (logged,) = [a for a in await hub.store.activity(connection="mem") if a["kind"] == "sync resumed"]
     assert logged["actor"] == "amy" and f"resumed as run {resumed['id']}: success" in logged["message"]
     assert (await connection_status(hub, "mem"))["state"] == "idle"
+
+
+async def test_a_resume_due_while_the_connection_is_disconnected_runs_once_it_is_connected(
+    hub: Hub, resumes: Resumes, remote: MemoryRemote, vendor: Vendor
+):
+    remote.add("contact", {"Name": "Ada"})
+    vendor.refusals = 1
+    await hub.sync("mem", Scope(entities=("contact",)), trigger="manual", actor="amy")
+    await disconnect(hub, "mem", actor="ada")
+    later = resumes.sleep
+
+    async def sleep(seconds: float) -> None:
+        if seconds == DISCONNECTED_RETRY:  # the resume found it disconnected: an admin connects it meanwhile
+            await connect(hub, "mem", actor="ada")
+        await later(seconds)
+
+    resumes.sleep = sleep
+    later.go.set()
+    async with asyncio.timeout(5):
+        while resumes.tasks:
+            await asyncio.gather(*resumes.tasks.values())
+
+    assert later.asked == [PAUSE.total_seconds(), DISCONNECTED_RETRY]
+    assert [status for _, _, status in await run_rows(hub)][-1] == "success"
+    assert [record.name for record in await hub.store.list_records("contact")] == ["Ada"]
 
 
 async def test_a_resume_the_vendor_pauses_again_waits_for_the_new_pause(
