@@ -6,9 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
-import httpx
 import pytest
 
 from hub.config import parse_config
@@ -17,31 +15,19 @@ from hub.runtime import Hub
 from hub.status import connection_status
 from plugins.quickbooks.simulator import create_app
 from tests.quickbooks_fixtures import CONNECTION, ENV, OAUTH_SECRETS, REALM, VERIFIER_TOKEN, Clock, SimTransport
+from tests.test_oauth import RevokingTokenEndpoint
 
 
-class Intuit:
-    """Intuit's token endpoint: each refresh token works once, and a used or revoked one is refused."""
+class Intuit(RevokingTokenEndpoint):
+    """Intuit's token endpoint (each refresh token works once), where a person may also connect the app again."""
 
     def __init__(self, *valid: str) -> None:
-        self.valid = set(valid)
+        super().__init__(*valid)
         self.issued = 0
-        self.grants: list[str] = []
 
     def connect_again(self, refresh_token: str) -> None:
         """A person connects the app again: Intuit revokes what it gave before and gives a new refresh token."""
         self.valid = {refresh_token}
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        (refresh,) = parse_qs(request.content.decode())["refresh_token"]
-        self.grants.append(refresh)
-        if refresh not in self.valid:
-            return httpx.Response(400, json={"error": "invalid_grant", "error_description": "Token invalid"})
-        self.valid.remove(refresh)
-        self.issued += 1
-        self.valid.add(f"rt-{self.issued}")
-        return httpx.Response(
-            200, json={"access_token": f"at-{self.issued}", "refresh_token": f"rt-{self.issued}", "expires_in": 3600}
-        )
 
 
 class Company:
