@@ -9,6 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import hub.runtime
 from hub import hookimpl
 from hub.config import Config, Connection
 from hub.runtime import Hub, TransportFactory
@@ -52,6 +55,16 @@ class BoundMemoryPlugin:
     @hookimpl
     def register_systems(self, register: Callable[[type[MemorySystem]], None]) -> None:
         register(self.system)
+
+
+def install_memory_plugin(monkeypatch: pytest.MonkeyPatch, contract: Path, remote: MemoryRemote) -> None:
+    """Install the memory system for one test as a pip-installed plugin would be: beside the hub's own, found by
+    every hub the test opens (the CLI's included)."""
+    plugin = BoundMemoryPlugin(contract, remote)
+    real = hub.runtime.build_registry
+    monkeypatch.setattr(
+        hub.runtime, "build_registry", lambda env, extra=(): real({**env, "HUB_PLUGINS": "core"}, [*extra, plugin])
+    )
 
 
 def memory_config(database: Path, **connection: Any) -> Config:

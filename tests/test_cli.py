@@ -13,14 +13,13 @@ from typing import TypeVar
 
 import pytest
 
-import hub.runtime
 from hub import inbox
 from hub.cli import main
 from hub.config import load_config
 from hub.runtime import Hub
 from hub.store import now_utc
 from hub.types import WebhookEvent
-from tests.memory_hub import WEBHOOK_SECRET, BoundMemoryPlugin, memory_contract
+from tests.memory_hub import WEBHOOK_SECRET, install_memory_plugin, memory_contract
 from tests.memory_system import Clock, MemoryRemote
 
 T = TypeVar("T")
@@ -42,11 +41,7 @@ webhook = "MEM_WEBHOOK_SECRET"
 def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MemoryRemote:
     """The memory system, installed for this test as a pip-installed plugin would be (beside the hub's own)."""
     remote = MemoryRemote(Clock())
-    plugin = BoundMemoryPlugin(memory_contract(tmp_path), remote)
-    real = hub.runtime.build_registry
-    monkeypatch.setattr(
-        hub.runtime, "build_registry", lambda env, extra=(): real({**env, "HUB_PLUGINS": "core"}, [*extra, plugin])
-    )
+    install_memory_plugin(monkeypatch, memory_contract(tmp_path), remote)
     return remote
 
 

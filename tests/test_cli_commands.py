@@ -17,7 +17,7 @@ import pytest
 
 import hub.runtime
 from hub.demo import DEMO_TOML
-from tests.memory_hub import WEBHOOK_SECRET, BoundMemoryPlugin, memory_contract
+from tests.memory_hub import WEBHOOK_SECRET, install_memory_plugin, memory_contract
 from tests.memory_system import Clock, MemoryRemote, contact_entity, field_rule
 from tests.test_cli import CONFIG, hub_cli, with_hub
 
@@ -37,11 +37,7 @@ CONTACTS = contact_entity(
 def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MemoryRemote:
     """The memory system with contacts created at home only on request, installed beside the hub's own plugins."""
     remote = MemoryRemote(Clock())
-    plugin = BoundMemoryPlugin(memory_contract(tmp_path, {"contact": CONTACTS}), remote)
-    real = hub.runtime.build_registry
-    monkeypatch.setattr(
-        hub.runtime, "build_registry", lambda env, extra=(): real({**env, "HUB_PLUGINS": "core"}, [*extra, plugin])
-    )
+    install_memory_plugin(monkeypatch, memory_contract(tmp_path, {"contact": CONTACTS}), remote)
     return remote
 
 

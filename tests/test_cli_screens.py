@@ -12,7 +12,7 @@ import pytest
 
 import hub.runtime
 from hub.api_links import report_text
-from tests.memory_hub import WEBHOOK_SECRET, BoundMemoryPlugin, memory_contract
+from tests.memory_hub import WEBHOOK_SECRET, install_memory_plugin, memory_contract
 from tests.memory_system import Clock, MemoryRemote, contact_entity, field_rule
 from tests.test_cli import CONFIG, hub_cli, with_hub
 
@@ -31,11 +31,7 @@ CONTACTS = contact_entity(
 def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MemoryRemote:
     """The memory system with the contacts above, installed beside the hub's own plugins."""
     remote = MemoryRemote(Clock())
-    plugin = BoundMemoryPlugin(memory_contract(tmp_path, {"contact": CONTACTS}), remote)
-    real = hub.runtime.build_registry
-    monkeypatch.setattr(
-        hub.runtime, "build_registry", lambda env, extra=(): real({**env, "HUB_PLUGINS": "core"}, [*extra, plugin])
-    )
+    install_memory_plugin(monkeypatch, memory_contract(tmp_path, {"contact": CONTACTS}), remote)
     return remote
 
 
@@ -265,11 +261,8 @@ def test_records_create_takes_the_connections_default_for_a_field_left_out(capsy
     """As through the API: a connection option may default a field of new records (QuickBooks' NC Only default)."""
     entity = {**CONTACTS, "home_defaults": {"vip": {"option": "vip_default"}}}
     options = {"vip_default": {"default": {}, "values": [True, False], "description": "VIP by default, by type."}}
-    plugin = BoundMemoryPlugin(memory_contract(tmp_path, {"contact": entity}, options=options), MemoryRemote(Clock()))
-    real = hub.runtime.build_registry
-    monkeypatch.setattr(
-        hub.runtime, "build_registry", lambda env, extra=(): real({**env, "HUB_PLUGINS": "core"}, [*extra, plugin])
-    )
+    contract = memory_contract(tmp_path, {"contact": entity}, options=options)
+    install_memory_plugin(monkeypatch, contract, MemoryRemote(Clock()))
     config.write_text(CONFIG + "\n[connections.mem.options]\nvip_default = { contact = true }\n")
 
     _, out, _ = hub_cli(capsys, "records", "create", "contact", "--set", "name=Ada", "--json")
