@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from hub.store import Store
-from tests.memory_system import Clock, MemoryRemote, field_rule
-from tests.test_engine import Rig
+from tests.memory_system import field_rule
+from tests.test_engine import Rig, rig  # noqa: F401  (the fixture)
 
 FILL_BLANK_LATER = [
     field_rule("email", "Email", ("never", "never"), ("fill_blank", "fill_blank")),
@@ -16,15 +11,7 @@ FILL_BLANK_LATER = [
 ]
 
 
-@pytest.fixture
-async def rig(tmp_path: Path):
-    store = await Store.open(tmp_path / "hub.db")
-    clock = Clock()
-    yield Rig(store, tmp_path, clock, MemoryRemote(clock))
-    await store.close()
-
-
-async def test_later_sync_fills_a_blank_side_both_ways_and_leaves_a_side_with_a_value_alone(rig: Rig):
+async def test_later_sync_fills_a_blank_side_both_ways_and_leaves_a_side_with_a_value_alone(rig: Rig):  # noqa: F811
     rig.use(FILL_BLANK_LATER)
     await rig.home("Ada")
     remote_id = rig.remote.add("contact", {"Name": "Ada"})
