@@ -27,6 +27,7 @@ from tests.plugin_api_fixtures import QboApiRig, answer, bearer, item_of, qbo_ap
 from tests.quickbooks_fixtures import SALE
 from tests.test_audit_cli_config import AnyVariable
 from tests.test_plugin_options import config_with
+from tests.test_push_at_once import eventually
 
 NC_ONLY_INVOICES = {"nc_only_default": {"invoice": True}}
 
@@ -135,7 +136,6 @@ def test_the_preferences_as_documented_are_accepted(tmp_path: Path):
 
 CONNECTED_TOKEN = "connected-token-0123456789"
 DISCONNECTED_TOKEN = "disconnected-token-0123456789"
-WAIT = 4.0
 
 
 @asynccontextmanager
@@ -168,17 +168,6 @@ async def two_users() -> AsyncIterator[tuple[QboApiRig, httpx.AsyncClient, httpx
             yield rig, ada, dee
     finally:
         await hub.close()
-
-
-async def eventually(check: Any, what: str) -> Any:
-    """Poll ``check`` until it answers something true, for at most ``WAIT`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT
-    while loop.time() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{what} within {WAIT:g} s")
 
 
 def test_disconnected_is_read_from_hub_toml_and_must_be_true_or_false():
